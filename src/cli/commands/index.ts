@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+
+/** A subcommand module adds itself to the program. */
+export type RegisterCommand = (program: Command) => void;
+
+// One line per subcommand; keep alphabetical to keep merges quiet.
+export const commands: RegisterCommand[] = [];

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// The `kcarve` command. Each subcommand lives in ./commands/<name>.ts and exports
+// `register(program)`. Exit codes: 0 ok, 1 usage, 2 bad input (see ../errors.ts).
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { KcarveError } from '../errors.js';
+import { KCARVE_VERSION } from '../version.js';
+import { commands } from './commands/index.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('kcarve')
+    .description(
+      'Find kernel process objects (Linux task_struct, Windows EPROCESS) in physical memory ' +
+        'images by signature scanning, including processes hidden by DKOM and processes that exited.',
+    )
+    .version(KCARVE_VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of commands) register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return err.exitCode === 0 ? 0 : 1;
+    }
+    if (err instanceof KcarveError) {
+      process.stderr.write(`kcarve: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`kcarve: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}
