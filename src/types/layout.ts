@@ -7,8 +7,10 @@
 // Members of anonymous structs/unions are reached directly, as in C
 // (`task_struct.rcu_users` lives in an anonymous union).
 import { LayoutError } from '../errors.js';
+import { leafMembers, type LeafMember, type MemberOptions } from './members.js';
 import type { BaseType, EnumType, Field, LayoutData, LayoutMetadata, SymbolDef, TypeDesc, UserType } from './model.js';
 import { typeName } from './model.js';
+import { readMember, readStruct, type Decoded } from './reader.js';
 
 /** Where a path leads: its byte offset, size and type. */
 export interface ResolvedMember {
@@ -218,6 +220,21 @@ export class Layout implements LayoutData {
     visit(name, 0, 0);
     this.memberIndex.set(name, index);
     return index;
+  }
+
+  /** Every leaf field of a struct/union, flattened (see ./members.ts). */
+  leaves(type: string, options?: MemberOptions): LeafMember[] {
+    return leafMembers(this, type, options);
+  }
+
+  /** Decode an instance of `type` at `offset` in `bytes` into a plain object (see ./reader.ts). */
+  read(type: string, bytes: Uint8Array, offset = 0): { [member: string]: Decoded } {
+    return readStruct(this, type, bytes, offset);
+  }
+
+  /** Decode one member of a `type` instance that starts at `offset` in `bytes`. */
+  readMember(type: string, path: string, bytes: Uint8Array, offset = 0): Decoded {
+    return readMember(this, type, path, bytes, offset);
   }
 
   /** The fields a struct/union declares (anonymous members not flattened). */

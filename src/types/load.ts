@@ -57,6 +57,7 @@ export function layoutFromBytes(raw: Uint8Array, file: string): Layout {
   const layout = btfToLayout(parseBtf(k.btf, btfLabel), file, k.pointerSize !== undefined ? { pointerSize: k.pointerSize } : {});
   layout.metadata.os = 'linux';
   if (k.release) layout.metadata.kernelRelease = k.release;
+  if (k.banner) layout.metadata.banner = k.banner;
   return layout;
 }
 

@@ -85,6 +85,8 @@ export interface LayoutMetadata {
   osInfo?: unknown;
   /** Kernel release (e.g. `6.1.0-57-amd64`), when known. */
   kernelRelease?: string;
+  /** The kernel's `linux_banner` text, when the source carried it (vmlinux, bzImage). */
+  banner?: string;
 }
 
 export interface LayoutData {
