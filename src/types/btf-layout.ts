@@ -241,7 +241,27 @@ export function btfToLayout(btf: BtfBlob, file: string, options: BtfLayoutOption
   const pointerSize = options.pointerSize ?? data.baseTypes.get('long unsigned int')?.size ?? 8;
   data.pointerSize = pointerSize;
   data.baseTypes.set('pointer', { name: 'pointer', size: pointerSize, signed: false, kind: 'int' });
-  return new Layout(file, data);
+  const layout = new Layout(file, data);
+  checkMembersInside(layout, types, nameOf);
+  return layout;
+}
+
+/**
+ * Every member must lie inside its struct/union (a flexible array may sit at the
+ * end). Corrupt BTF that claims otherwise is rejected here, once, rather than
+ * surfacing later as a read past an instance.
+ */
+function checkMembersInside(layout: Layout, types: Array<BtfType | undefined>, nameOf: Map<number, string>): void {
+  for (const t of types) {
+    if (!t || (t.kind !== BtfKind.STRUCT && t.kind !== BtfKind.UNION)) continue;
+    const u = layout.userTypes.get(nameOf.get(t.id)!)!;
+    for (const f of u.fields) {
+      const endBits = f.type.kind === 'bitfield' ? f.offset * 8 + f.type.bitPosition + f.type.bitLength : (f.offset + layout.sizeOf(f.type)) * 8;
+      if (endBits > u.size * 8) {
+        throw new LayoutError(layout.file, u.name, f.name, `BTF type record at offset 0x${t.fileOffset.toString(16)}: member ends at bit ${endBits}, past the end of the ${u.size}-byte ${u.kind}`);
+      }
+    }
+  }
 }
 
 function isTagged(kind: BtfKind): boolean {

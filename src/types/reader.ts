@@ -117,6 +117,8 @@ function compile(layout: Layout, t: TypeDesc, depth: number): Decoder {
           };
         }
       }
+      // Elements of size 0 hold no data; a corrupt count must not size an array.
+      if (step === 0) return () => [];
       const one = compile(layout, el, depth + 1);
       return (v, at) => {
         const out: Decoded[] = new Array<Decoded>(n);
@@ -129,7 +131,12 @@ function compile(layout: Layout, t: TypeDesc, depth: number): Decoder {
     case 'class': {
       const u = layout.userTypes.get(t.name);
       if (!u) throw layout.error(t.name, undefined, 'declared but never defined in this layout');
-      const parts = u.fields.map((f) => ({ name: f.name, offset: f.offset, anonymous: f.anonymous === true, dec: compile(layout, f.type, depth + 1) }));
+      const parts = u.fields.map((f) => {
+        // A member must lie inside its struct, or decoding would read past the instance.
+        const bits = f.type.kind === 'bitfield' ? f.offset * 8 + f.type.bitPosition + f.type.bitLength : (f.offset + layout.sizeOf(f.type)) * 8;
+        if (bits > u.size * 8) throw layout.error(u.name, f.name, `member ends at byte ${Math.ceil(bits / 8)}, past the end of the ${u.size}-byte ${u.kind}`);
+        return { name: f.name, offset: f.offset, anonymous: f.anonymous === true, dec: compile(layout, f.type, depth + 1) };
+      });
       return (v, at) => {
         const obj: { [member: string]: Decoded } = {};
         for (const p of parts) {
@@ -172,9 +179,10 @@ function readBytes(v: DataView, at: number, size: number, le: boolean): bigint {
 }
 
 function bitfieldReader(size: number, position: number, length: number, signed: boolean, le: boolean): Decoder {
-  // Read as many bytes as the bits span (a packed bitfield may run past its
-  // declared storage unit), then shift and mask.
-  const span = Math.max(size, Math.ceil((position + length) / 8));
+  // Little endian: read just the bytes that hold the bits (a packed struct's
+  // storage unit may reach past the struct's end). Big endian: the low bits
+  // are at the end of the unit, so read the whole unit.
+  const span = le ? Math.ceil((position + length) / 8) : Math.max(size, Math.ceil((position + length) / 8));
   const mask = (1n << BigInt(length)) - 1n;
   return (v, at) => {
     let x = (readBytes(v, at, span, le) >> BigInt(position)) & mask;

@@ -22,7 +22,7 @@ const TYPES: WType[] = [
   /* 12 */ {
     kind: 'struct',
     name: 'task',
-    size: 64,
+    size: 72,
     kindFlag: true,
     members: [
       { name: 'state', type: 9, bitOffset: 0 },
@@ -56,7 +56,7 @@ describe('BTF parser', () => {
   const layout = btfToLayout(parseBtf(blob, 'mini.btf'), 'mini.btf');
 
   it('reads structs, typedefs, arrays, pointers, forward declarations', () => {
-    expect(layout.sizeOf('task')).toBe(64);
+    expect(layout.sizeOf('task')).toBe(72);
     expect(layout.offsetOf('task', 'tasks.next')).toBe(8);
     expect(layout.offsetOf('task', 'tasks.prev')).toBe(16);
     expect(layout.offsetOf('task', 'pid')).toBe(24);
@@ -163,8 +163,12 @@ describe('corrupt BTF gives LayoutError, never a crash', () => {
   function outcome(bytes: Uint8Array): 'ok' | 'layout-error' {
     try {
       const l = layoutFromBytes(bytes, 'bad.btf');
-      // Touch everything the struct walk touches.
-      for (const name of l.userTypes.keys()) l.sizeOf(name);
+      // Touch what the trainer and carver touch: sizes, leaves, decoding.
+      for (const name of l.userTypes.keys()) {
+        const size = l.sizeOf(name);
+        l.leaves(name);
+        if (size <= 1 << 20) l.read(name, new Uint8Array(size));
+      }
       return 'ok';
     } catch (err) {
       if (err instanceof LayoutError) return 'layout-error';
@@ -214,6 +218,11 @@ describe('corrupt BTF gives LayoutError, never a crash', () => {
     expect(() => parseBtf(h, 'h.btf')).toThrow(/type section .* runs past the end/);
     const d = writeBtf([{ kind: 'ptr', type: 7 }]);
     expect(() => parseBtf(d, 'd.btf')).toThrow(/refers to its type id 7, but there are 1 types/);
+    const outside = writeBtf([
+      { kind: 'int', name: 'int', size: 4, signed: true },
+      { kind: 'struct', name: 's', size: 4, members: [{ name: 'x', type: 1, bitOffset: 32 }] },
+    ]);
+    expect(() => btfToLayout(parseBtf(outside, 'o.btf'), 'o.btf')).toThrow('o.btf (s.x): BTF type record at offset 0x28: member ends at bit 64, past the end of the 4-byte struct');
     const cyc = writeBtf([{ kind: 'typedef', name: 'a', type: 2 }, { kind: 'typedef', name: 'b', type: 1 }]);
     expect(() => btfToLayout(parseBtf(cyc, 'c.btf'), 'c.btf')).toThrow(/c\.btf \(a\).*type reference cycle/);
   });
