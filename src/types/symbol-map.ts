@@ -24,6 +24,10 @@ export function parseSymbolMap(text: string, file: string): Map<string, bigint> 
   for (const line of text.split('\n')) {
     lineNo += 1;
     if (line.trim() === '') continue;
+    if (/The real System\.map is in the linux-image-.*-dbg package/.test(line)) {
+      // Debian's /boot/System.map-* is this one-line placeholder.
+      throw new LayoutError(file, undefined, undefined, "Debian's placeholder System.map has no symbols: use a root copy of /proc/kallsyms, or the System.map from the linux-image-*-dbg package");
+    }
     const m = /^([0-9a-fA-F]{1,16})\s+([A-Za-z?-])\s+(\S+)(\s+\[\S+\])?\s*$/.exec(line);
     if (!m) throw new LayoutError(file, undefined, undefined, `line ${lineNo} is not "<hex address> <type> <name>": ${JSON.stringify(line.slice(0, 80))}`);
     if (m[4]) continue; // a module's symbol

@@ -79,8 +79,10 @@ describe('kcarve layout export-isf', () => {
     expect(err).toMatch(/wrote .*k\.json\.gz: \d+ structs\/unions, \d+ enums, 3 symbols/);
   });
 
-  it('needs --out (usage error, exit 1)', async () => {
+  it('needs --out, and refuses .xz output up front (usage errors, exit 1)', async () => {
     expect(await main(['layout', 'export-isf', '--btf', KBTF])).toBe(1);
+    expect(await main(['layout', 'export-isf', '--btf', join(dir, 'does-not-exist'), '--out', join(dir, 'k.json.xz')])).toBe(1);
+    expect(err).toMatch(/xz output is not supported; write \.gz/);
   });
 });
 

@@ -37,6 +37,12 @@ describe('System.map and kallsyms', () => {
     expect((err as Error).message).toBe('map: line 2 is not "<hex address> <type> <name>": "not a line"');
   });
 
+  it("names Debian's placeholder System.map", () => {
+    // The whole of /boot/System.map-6.1.0-57-amd64 in linux-image-6.1.0-57-amd64 6.1.192-3:
+    const stub = 'ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n';
+    expect(() => parseSymbolMap(stub, 'System.map-6.1.0-57-amd64')).toThrow(/placeholder System\.map has no symbols: use a root copy of \/proc\/kallsyms/);
+  });
+
   it('attaches types from BTF variables and the known kernel globals', () => {
     const d = emptyLayoutData();
     d.baseTypes.set('char', { name: 'char', size: 1, signed: true, kind: 'char' });

@@ -3,7 +3,6 @@
 //   export-isf --btf FILE     write Volatility 3 ISF (BTF + System.map/kallsyms)
 //   extract-btf FILE --out X  take the BTF out of a vmlinuz/vmlinux
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { basename } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Command, InvalidArgumentError } from 'commander';
@@ -15,8 +14,6 @@ import { loadLayout } from '../../types/load.js';
 import { formatLeaves, formatType } from '../../types/print.js';
 import { typeName } from '../../types/model.js';
 import { loadSymbolMap, withSymbols } from '../../types/symbol-map.js';
-
-const require = createRequire(import.meta.url);
 
 const FORMATS = `Layout files (told apart by content, optionally .gz or .xz compressed):
   - raw BTF, as in /sys/kernel/btf/vmlinux
@@ -31,11 +28,18 @@ function nonNegativeInt(value: string): number {
   return n;
 }
 
+/** Refuse an output name we cannot honour before doing the work. */
+function checkOut(path: string): void {
+  if (path.endsWith('.xz')) {
+    // @napi-rs/lzma 1.4.5 (the xz library that runs on Node 20) encodes
+    // without real compression (a 5.6 MB ISF stays 5.6 MB), so do not pretend.
+    throw new UsageError(`cannot write ${path}: xz output is not supported; write .gz (Volatility 3 reads .json.gz) or run xz on the plain file`);
+  }
+}
+
 function write(path: string, text: string | Uint8Array): void {
   const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
-  let out: Uint8Array = data;
-  if (path.endsWith('.gz')) out = gzipSync(data, { level: 9 });
-  else if (path.endsWith('.xz')) out = (require('@napi-rs/lzma/xz') as { compressSync(d: Uint8Array): Buffer }).compressSync(data);
+  const out: Uint8Array = path.endsWith('.gz') ? gzipSync(data, { level: 9 }) : data;
   try {
     writeFileSync(path, out);
   } catch (err) {
@@ -88,12 +92,12 @@ offset:bit, the bit counted from the least significant bit of its storage unit.`
     .requiredOption('--btf <file>', 'layout source: BTF, vmlinux, vmlinuz or ISF')
     .option('--symbols <file>', 'System.map or a copy of /proc/kallsyms (read as root) for symbol addresses')
     .option('--banner <text>', 'linux_banner text (default: found in a vmlinux/vmlinuz; needed by Volatility to match the image)')
-    .requiredOption('--out <file>', 'output ISF; .json, .json.gz or .json.xz')
+    .requiredOption('--out <file>', 'output ISF: .json or .json.gz')
     .addHelpText(
       'after',
       `
 Examples:
-  kcarve layout export-isf --btf /boot/vmlinuz-$(uname -r) --symbols /boot/System.map-$(uname -r) --out linux.json.xz
+  kcarve layout export-isf --btf /boot/vmlinuz-$(uname -r) --symbols System.map --out linux.json.gz
   sudo cat /proc/kallsyms > kallsyms; kcarve layout export-isf --btf /sys/kernel/btf/vmlinux --symbols kallsyms --out linux.json
 
 The output follows Volatility 3's ISF schema (format 6.2.0, checked against the
@@ -103,6 +107,7 @@ or vmlinuz (or --banner) so it has its text. kallsyms addresses include the
 KASLR slide; Volatility works out the slide itself either way.`,
     )
     .action((opts: { btf: string; symbols?: string; banner?: string; out: string }) => {
+      checkOut(opts.out);
       let l = loadLayout(opts.btf);
       const sources: Array<{ kind: 'system-map'; name: string; sha256: string }> = [];
       if (opts.symbols !== undefined) {
@@ -130,6 +135,7 @@ The bzImage payload (xz with the x86 BCJ filter on Debian, or gzip) is
 decompressed in-process; the kernel release and linux_banner found are printed.`,
     )
     .action((kernel: string, opts: { out: string }) => {
+      checkOut(opts.out);
       let bytes: Buffer;
       try {
         bytes = readFileSync(kernel);
