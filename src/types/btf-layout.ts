@@ -42,7 +42,9 @@ export function btfToLayout(btf: BtfBlob, file: string, options: BtfLayoutOption
   const userTaken = new Set<string>();
   const enumTaken = new Set<string>();
   const takenFor = (kind: BtfKind): Set<string> => (kind === BtfKind.ENUM || kind === BtfKind.ENUM64 ? enumTaken : userTaken);
-  // An ENUM with no values is a forward declaration (btf.rst, BTF_KIND_ENUM): name it last.
+  // An ENUM with no values is a forward declaration (libbpf btf__add_enum():
+  // "Enum initially has no enum values in it (and corresponds to enum forward
+  // declaration)"): name it last.
   const isEnumFwd = (t: BtfType): boolean => (t.kind === BtfKind.ENUM || t.kind === BtfKind.ENUM64) && t.enumerators!.length === 0;
   for (const fwdPass of [false, true]) {
     for (const t of types) {

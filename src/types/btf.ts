@@ -14,11 +14,14 @@
 //   12 bytes; FUNC_PROTO vlen × btf_param 8 bytes; VAR btf_var 4 bytes; DATASEC
 //   vlen × btf_var_secinfo 12 bytes; DECL_TAG btf_decl_tag 4 bytes).
 // - Documentation/bpf/btf.rst (Linux 6.1), "2. BTF Type and String Encoding":
-//   type ids start at 1 (0 is void); the string section starts with a NUL, so
-//   name_off 0 is the empty name; a struct member's offset is in bits and, when
+//   2.1 "the first string in the string section must be a null string" (so
+//   name_off 0 is the empty name); 2.2 type id 0 is reserved for void and ids
+//   are assigned from 1 in order; a struct member's offset is in bits and, when
 //   the struct's kind_flag is set, holds bitfield_size << 24 | bit_offset;
 //   INT encoding bits: 1 signed, 2 char, 4 bool; an ENUM/ENUM64 kind_flag means
 //   signed values (added with ENUM64 in Linux 6.0).
+// Newer kernels may grow the header (hdr_len > 24, e.g. a layout section);
+// fields past the six above are ignored, as the format allows.
 // Every read is bounds-checked: a truncated or corrupt blob raises LayoutError
 // naming the file and the offset, and nothing is allocated by a count the blob
 // claims before that count is checked against the blob's length.
