@@ -6,6 +6,7 @@ export type { BaseKind, BaseType, BitfieldStorage, EnumType, Field, LayoutData, 
 export { emptyLayoutData, typeName } from './model.js';
 export { leafMembers, type LeafKind, type LeafMember, type MemberOptions } from './members.js';
 export { readMember, readStruct, type Decoded } from './reader.js';
+export { writeMember, type Writable } from './writer.js';
 export { layoutFromBytes, loadLayout, shippedKernelBtfPath, sourceKind, type LayoutSourceKind, type LoadLayoutOptions } from './load.js';
 export { BtfKind, parseBtf, type BtfBlob, type BtfType } from './btf.js';
 export { btfToLayout } from './btf-layout.js';

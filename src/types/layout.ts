@@ -11,6 +11,7 @@ import { leafMembers, type LeafMember, type MemberOptions } from './members.js';
 import type { BaseType, EnumType, Field, LayoutData, LayoutMetadata, SymbolDef, TypeDesc, UserType } from './model.js';
 import { typeName } from './model.js';
 import { readMember, readStruct, type Decoded } from './reader.js';
+import { writeMember, type Writable } from './writer.js';
 
 /** Where a path leads: its byte offset, size and type. */
 export interface ResolvedMember {
@@ -235,6 +236,11 @@ export class Layout implements LayoutData {
   /** Decode one member of a `type` instance that starts at `offset` in `bytes`. */
   readMember(type: string, path: string, bytes: Uint8Array, offset = 0): Decoded {
     return readMember(this, type, path, bytes, offset);
+  }
+
+  /** Write one member of a `type` instance that starts at `offset` in `bytes` (see ./writer.ts). */
+  write(type: string, path: string, bytes: Uint8Array, value: Writable, offset = 0): void {
+    writeMember(this, type, path, bytes, value, offset);
   }
 
   /** The fields a struct/union declares (anonymous members not flattened). */

@@ -21,7 +21,7 @@
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { LayoutError } from '../errors.js';
+import { EnvironmentError, LayoutError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -44,7 +44,13 @@ export interface XzOptions {
 type Lzma2 = { decompressSync(input: Uint8Array): Buffer };
 let lzma2: Lzma2 | undefined;
 function lzma2Decoder(): Lzma2 {
-  lzma2 ??= require('@napi-rs/lzma/lzma2') as Lzma2;
+  if (!lzma2) {
+    try {
+      lzma2 = require('@napi-rs/lzma/lzma2') as Lzma2;
+    } catch (err) {
+      throw new EnvironmentError('@napi-rs/lzma', `cannot load the LZMA2 decoder (${(err as Error).message})`, 'run npm ci, or decompress the file with `xz -d` and pass the result');
+    }
+  }
   return lzma2;
 }
 

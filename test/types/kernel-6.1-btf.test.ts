@@ -11,6 +11,7 @@ import { LayoutError } from '../../src/errors.js';
 import type { Layout } from '../../src/types/layout.js';
 import { leafMembers } from '../../src/types/members.js';
 import { loadLayout, shippedKernelBtfPath } from '../../src/types/load.js';
+import fc from 'fast-check';
 import { readMember, readStruct } from '../../src/types/reader.js';
 
 let k: Layout;
@@ -198,5 +199,29 @@ describe('Debian 6.1.0-57-amd64 BTF agrees with pahole', () => {
     expect((t['tasks'] as Record<string, unknown>)['next']).toBe(0n);
     expect(readMember(k, 'task_struct', 'comm', buf)).toBe('kworker/0:1');
     expect(() => readStruct(k, 'task_struct', buf.subarray(0, 100))).toThrow(RangeError);
+  });
+
+  it('writing any leaf then reading it back gives the value (writer/reader property over all task_struct leaves)', () => {
+    const leaves = k.leaves('task_struct').filter((l) => l.kind !== 'array' && l.kind !== 'float');
+    const buf = new Uint8Array(9792);
+    fc.assert(
+      fc.property(fc.nat(leaves.length - 1), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (i, raw) => {
+        const l = leaves[i]!;
+        if (l.kind === 'string') {
+          const s = 'x'.repeat(Number(raw % BigInt(l.size)));
+          k.write('task_struct', l.path, buf, s);
+          expect(k.readMember('task_struct', l.path, buf)).toBe(s);
+          return;
+        }
+        const bits = l.bits ? l.bits.length : l.size * 8;
+        let v = BigInt.asUintN(bits, raw);
+        if (l.signed) v = BigInt.asIntN(bits, v);
+        k.write('task_struct', l.path, buf, v);
+        const back = k.readMember('task_struct', l.path, buf);
+        if (l.kind === 'bool') expect(back).toBe(v !== 0n);
+        else expect(BigInt(back as number | bigint)).toBe(v);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -206,6 +206,27 @@ describe('typed reader', () => {
   });
 });
 
+describe('typed writer', () => {
+  it('writes what the reader reads, and refuses values that do not fit', () => {
+    for (const endian of ['little', 'big'] as const) {
+      const l = sample(endian);
+      const buf = new Uint8Array(72);
+      l.write('thing', 'hi', buf, -5);
+      l.write('thing', 'lo', buf, 7);
+      l.write('thing', 'arr[1].next', buf, 0xffff888000001000n);
+      l.write('thing', 'b', buf, -3);
+      l.write('thing', 'color', buf, -2);
+      l.write('thing', 'ok', buf, true);
+      expect(l.read('thing', buf)).toMatchObject({ hi: -5, lo: 7, b: -3, color: -2, ok: true, arr: [{ next: 0n }, { next: 0xffff888000001000n }] });
+      expect(() => l.write('thing', 'lo', buf, 16)).toThrow('thing.lo: 16 does not fit 4 bits');
+      expect(() => l.write('thing', 'flags', buf, 2 ** 32)).toThrow('thing.flags: 4294967296 does not fit 4 bytes');
+      expect(() => l.write('thing', 'head', buf, 1)).toThrow(/write a struct as raw bytes/);
+      l.write('thing', 'head', buf, new Uint8Array(16).fill(0xff));
+      expect(l.readMember('thing', 'head.id', buf)).toBe(-1);
+    }
+  });
+});
+
 describe('pahole-like printing', () => {
   it('shows offsets, sizes, bitfields and anonymous unions inline', () => {
     const text = formatType(sample(), 'thing');
