@@ -70,7 +70,7 @@ describe('kcarve layout export-isf', () => {
     const map = join(dir, 'System.map');
     writeFileSync(map, 'ffffffff81000000 T _text\nffffffff82a0c940 D init_task\nffffffff82000200 R linux_banner\n');
     const isf = join(dir, 'k.json.gz');
-    expect(await main(['layout', 'export-isf', '--btf', KBTF, '--symbols', map, '--banner', 'Linux version 6.1.0-57-amd64 (x) #1 SMP\n', '--out', isf])).toBe(0);
+    expect(await main(['layout', 'export-isf', '--btf', KBTF, '--symbols', map, '--banner', 'Linux version 6.1.0-57-amd64 (x) #1 SMP', '--out', isf])).toBe(0);
     const l = isfFromText(gunzipSync(readFileSync(isf)).toString(), isf);
     expect(l.sizeOf('task_struct')).toBe(9792);
     expect(l.symbol('init_task')).toMatchObject({ address: 0xffffffff82a0c940n, type: { kind: 'struct', name: 'task_struct' } });

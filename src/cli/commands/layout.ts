@@ -112,7 +112,9 @@ KASLR slide; Volatility works out the slide itself either way.`,
       const sources: Array<{ kind: 'system-map'; name: string; sha256: string }> = [];
       if (opts.symbols !== undefined) {
         const map = loadSymbolMap(opts.symbols);
-        l = withSymbols(l, map.symbols, opts.banner ?? l.metadata.banner);
+        // linux_banner always ends with a newline (init/version-timestamp.c); a shell argument rarely does.
+        const banner = opts.banner === undefined ? l.metadata.banner : opts.banner.endsWith('\n') ? opts.banner : `${opts.banner}\n`;
+        l = withSymbols(l, map.symbols, banner);
         sources.push({ kind: 'system-map', name: basename(opts.symbols), sha256: map.sha256 });
       }
       write(opts.out, isfToText(l, opts.out, { symbolSources: sources }));
