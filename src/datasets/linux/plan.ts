@@ -39,6 +39,23 @@ export const DEFAULT_LINUX_PARAMS: LinuxImageParams = {
   paging: 4,
 };
 
+/**
+ * The small real image that end-to-end tests build (TCG, 256 MiB, a few processes, two
+ * hidden, two exited). Tests that use these exact parameters with cachedLinuxImage()
+ * share one build per CI run (datasets/build/images/).
+ */
+export const E2E_LINUX_PARAMS: LinuxImageParams = {
+  memMiB: 256,
+  seed: 42,
+  procs: 5,
+  threads: 3,
+  hide: 2,
+  exited: 2,
+  kaslr: true,
+  unlinkStyle: 'poison',
+  paging: 4,
+};
+
 /** Limits of the guest side: kcw.c (MAXP 256, MAXT 1024), kcarve_truth.c (64 threads per hidden process). */
 export const LIMITS = {
   memMiB: [128, 2816] as const, // q35 puts RAM above 2.75 GiB past the PCI hole (QEMU hw/i386/pc_q35.c)
