@@ -337,7 +337,7 @@ static void role_init(void)
 	/* No fork from here on. The freed task_structs go back to the slab after an RCU
 	 * grace period (delayed_put_task_struct); wait for that. */
 	sleep_ms(settle_ms);
-	logk("%d short-lived processes reaped", nk);
+	logk("%d short-lived process trees reaped", nk);
 
 	fd = open("/proc/kcarve_truth", O_WRONLY);
 	if (fd < 0)
