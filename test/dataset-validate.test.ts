@@ -287,6 +287,14 @@ describe('validateLinuxTruth: each kind of mismatch fails loudly', () => {
     );
   });
 
+  it('an exited task whose object is a live task at the dump', () => {
+    const { mem, tasks } = world();
+    tasks[6]!.pa = 0x4400;
+    expect(failure(mem, truthOf(tasks)).message).toBe(
+      'truth.json at tasks[6]: exited task pid 20 ("kx0-dddddd") at pa 0x4400: its object is live task pid 10 ("ks0-aaaaaa") at pa 0x4400 at the dump',
+    );
+  });
+
   it('malformed truth: schema, hex fields, missing residue', () => {
     const { mem, tasks } = world();
     expect(failure(mem, { ...truthOf(tasks), schema: 'x' }).message).toBe('truth.json at schema: expected "kcarve-truth/1" (got "x")');

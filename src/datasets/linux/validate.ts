@@ -144,6 +144,11 @@ export function validateLinuxTruth(truth: unknown, file: string, image: PhysImag
     if (toPa(t.va) !== t.pa) throw new TruthError(file, `tasks[${t.index}].va`, `${describe(t)}: va 0x${t.va.toString(16)} does not map to its pa`);
   }
 
+  for (const t of tasks) {
+    const other = t.status === 'exited' ? byPa.get(t.pa) : undefined;
+    if (other) throw new TruthError(file, `tasks[${t.index}]`, `${describe(t)}: its object is ${describe(other)} at the dump`);
+  }
+
   // Fields of every live and hidden task, at pa + offset.
   for (const t of tasks) {
     if (t.status === 'exited') continue;
