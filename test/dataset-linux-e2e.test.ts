@@ -60,6 +60,9 @@ describe('real Linux image (QEMU TCG, Debian kernel)', () => {
     expect(truth.tasks.filter((t) => t.status === 'exited').every((t) => t.residue !== undefined)).toBe(true);
     expect(truth.tasks.find((t) => t.pid === 0)).toMatchObject({ comm: 'swapper/0', pa: truth.layout.init_task_pa });
     expect(truth.offsets.task_struct.size).toBeGreaterThan(truth.offsets.task_struct.fields['comm']!);
+    // The slab object is sized at boot (FPU state at the end): between comm and sizeof.
+    expect(truth.offsets.task_struct.alloc_size).toBeGreaterThan(truth.offsets.task_struct.fields['comm']!);
+    expect(truth.offsets.task_struct.alloc_size).toBeLessThanOrEqual(truth.offsets.task_struct.size);
 
     // The validation pass, again from the files on disk, on both images.
     const reports = validateLinuxImageDir(built.dir);

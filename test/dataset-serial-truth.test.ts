@@ -61,6 +61,17 @@ describe('parseSerialTruth on recorded logs', () => {
     expect(t.tasks.filter((x) => x.status === 'hidden')).toHaveLength(4);
   });
 
+  it('reads arch_task_struct_size when the module printed it (older logs lack it)', () => {
+    expect(parseSerialTruth(STALE4).taskStructAllocSize).toBeUndefined();
+    const withAlloc = STALE4.replace(
+      /^(.*kcarve: offset task_struct\.size=9792)$/m,
+      '$1\n[    5.707044] kcarve: offset task_struct.alloc_size=8392',
+    );
+    const t = parseSerialTruth(withAlloc);
+    expect(t.taskStructAllocSize).toBe(8392);
+    expect(t.offsets['alloc_size']).toBeUndefined();
+  });
+
   it('names the log line of a damaged record', () => {
     const lines = STALE4.split('\n');
     const i = lines.findIndex((l) => l.includes('comm=6b73342d'));

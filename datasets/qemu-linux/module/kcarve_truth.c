@@ -238,7 +238,16 @@ static void print_task(const char *status, const struct task_rec *r, int on_list
 
 static void print_offsets(void)
 {
+	/*
+	 * x86 sizes the FPU state at the end of task_struct at boot
+	 * (CONFIG_ARCH_WANTS_DYNAMIC_TASK_STRUCT): the slab object is arch_task_struct_size
+	 * bytes, often less than sizeof. The variable is not exported; resolved at run time.
+	 */
+	int *alloc_size = (int *)lookup_name("arch_task_struct_size");
+
 	pr_info(PFX "offset task_struct.size=%zu\n", sizeof(struct task_struct));
+	if (alloc_size)
+		pr_info(PFX "offset task_struct.alloc_size=%d\n", *alloc_size);
 	OFF(tasks); OFF(pid); OFF(tgid); OFF(comm); OFF(real_parent); OFF(parent);
 	OFF(children); OFF(sibling); OFF(group_leader); OFF(thread_pid); OFF(stack);
 	OFF(mm); OFF(active_mm); OFF(cred); OFF(real_cred); OFF(start_time);

@@ -44,6 +44,12 @@ export interface SerialTruth {
   layout: Record<string, bigint>;
   pagingLevels: number;
   taskStructSize: number;
+  /**
+   * Bytes the kernel allocates per task_struct (arch_task_struct_size: the FPU state at
+   * the end is sized at boot, so this is often less than sizeof); undefined in logs of
+   * module versions that did not print it.
+   */
+  taskStructAllocSize: number | undefined;
   /** Member offsets in task_struct (bytes), e.g. { tasks: 2192, pid: 2416 }. */
   offsets: Record<string, number>;
   tasks: SerialTask[];
@@ -78,7 +84,7 @@ export function parseSerialTruth(text: string, source = 'serial.log'): SerialTru
   if (begin < 0) throw new TruthError(source, '', 'no "kcarve: begin" record: the truth module never dumped');
   if (done < begin) throw new TruthError(source, `line ${begin + 1}`, 'the truth dump has no "kcarve: truth done" marker (cut short?)');
 
-  const truth: SerialTruth = { release: '', layout: {}, pagingLevels: 0, taskStructSize: 0, offsets: {}, tasks: [] };
+  const truth: SerialTruth = { release: '', layout: {}, pagingLevels: 0, taskStructSize: 0, taskStructAllocSize: undefined, offsets: {}, tasks: [] };
   for (let i = begin; i < done; i++) {
     const line = lines[i]!;
     const at = line.indexOf(PREFIX);
@@ -117,6 +123,7 @@ export function parseSerialTruth(text: string, source = 'serial.log'): SerialTru
           const m = /^task_struct\.(\w+)$/.exec(k);
           if (!m || !/^\d+$/.test(v)) throw new TruthError(source, where, `malformed offset record ${JSON.stringify(body)}`);
           if (m[1] === 'size') truth.taskStructSize = Number(v);
+          else if (m[1] === 'alloc_size') truth.taskStructAllocSize = Number(v);
           else truth.offsets[m[1]!] = Number(v);
         }
         break;

@@ -50,7 +50,8 @@ export interface LinuxTruth {
     init_task_pa: string;
     init_top_pgt_pa: string;
   };
-  offsets: { task_struct: { size: number; fields: Record<string, number> } };
+  /** size = sizeof(struct task_struct); alloc_size = bytes per slab object (arch_task_struct_size). */
+  offsets: { task_struct: { size: number; alloc_size?: number; fields: Record<string, number> } };
   tasks: TruthTask[];
   /** How the image was made (extra keys are allowed by the schema). */
   build: {
@@ -169,7 +170,13 @@ export function buildLinuxTruth(inputs: TruthInputs, raw: PhysImage): LinuxTruth
       cmdline: inputs.cmdline,
     },
     layout: layout as LinuxTruth['layout'],
-    offsets: { task_struct: { size: serial.taskStructSize, fields: { ...serial.offsets } } },
+    offsets: {
+      task_struct: {
+        size: serial.taskStructSize,
+        ...(serial.taskStructAllocSize !== undefined ? { alloc_size: serial.taskStructAllocSize } : {}),
+        fields: { ...serial.offsets },
+      },
+    },
     tasks: tasks.map((t) => {
       const out = toTruthTask(t);
       if (t.status === 'exited') out.residue = measureResidue(raw, serial.offsets, t);
