@@ -5,3 +5,15 @@ export * from './addr.js';
 export * from './signatures/program.js';
 export * from './types/index.js';
 export { KCARVE_VERSION } from './version.js';
+// Real Linux images (issue 7): QMP client, image builder, validation pass.
+export { QmpClient, QmpError, type QmpEvent, type QmpGreeting } from './qemu/qmp.js';
+export {
+  buildLinuxImage,
+  cachedLinuxImage,
+  validateLinuxImageDir,
+  type BuildLinuxImageOptions,
+  type BuiltLinuxImage,
+} from './datasets/linux/build-image.js';
+export { validateLinuxTruth, type ValidationReport } from './datasets/linux/validate.js';
+export { E2E_LINUX_PARAMS, type LinuxImageParams, type UnlinkStyle } from './datasets/linux/plan.js';
+export type { LinuxTruth, TruthTask } from './datasets/linux/truth.js';

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as dataset } from './dataset.js';
 import { register as layout } from './layout.js';
 
 /** A subcommand module adds itself to the program. */
@@ -6,5 +7,6 @@ export type RegisterCommand = (program: Command) => void;
 
 // One line per subcommand; keep alphabetical to keep merges quiet.
 export const commands: RegisterCommand[] = [
+  dataset,
   layout,
 ];
