@@ -3,4 +3,5 @@
 export * from './errors.js';
 export * from './addr.js';
 export * from './signatures/program.js';
+export * from './layers/index.js';
 export { KCARVE_VERSION } from './version.js';
