@@ -159,11 +159,11 @@ export function parseElfCore(src: FileSource): ParsedImage {
       if (fileszRaw > memszRaw) {
         fail(headerOffset, `${label}: p_filesz ${hex(fileszRaw)} is larger than p_memsz ${hex(memszRaw)}`);
       }
-      if (memszRaw > fileszRaw) tails++;
       if (fileszRaw === 0n) {
         empty++;
         continue;
       }
+      if (memszRaw > fileszRaw) tails++;
       const filesz = word(tv, at + layout.p.filesz, layout);
       const offset = word(tv, at + layout.p.offset, layout);
       const paddr = word(tv, at + layout.p.paddr, layout);

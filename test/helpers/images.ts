@@ -41,3 +41,16 @@ export function chunkedSource(contents: readonly Uint8Array[], chunkSizes: reado
     }
   };
 }
+
+/**
+ * Where two byte arrays first differ (-1 when equal; the shorter length when one is a
+ * prefix). vitest's deep equality walks typed arrays element by element and is slow
+ * on large ones; compare with `expect(firstDifference(a, b)).toBe(-1)`.
+ */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  const cmp = Buffer.compare(Buffer.from(a.buffer, a.byteOffset, n), Buffer.from(b.buffer, b.byteOffset, n));
+  if (cmp === 0) return a.length === b.length ? -1 : n;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
