@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import { register as info } from './info.js';
 
 /** A subcommand module adds itself to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 // One line per subcommand; keep alphabetical to keep merges quiet.
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [info];
