@@ -8,6 +8,7 @@ import { createConnection } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { phys } from '../src/addr.js';
 import { InvalidAddressError } from '../src/errors.js';
+import { qemuCpuStates, readElfNotes } from '../src/layers/elf-notes.js';
 import { openImage } from '../src/layers/open-image.js';
 import { firstDifference, useTmpDir } from './helpers/images.js';
 
@@ -99,5 +100,9 @@ describe.skipIf(!hasQemu)('QEMU dump-guest-memory core', () => {
     } finally {
       image.close();
     }
+    // The paused CPU is at its reset state (Intel SDM vol. 3A, table 9-1): CR0 0x60000010,
+    // IP 0xfff0, no paging (CR3 0).
+    const cpus = qemuCpuStates(readElfNotes(core));
+    expect(cpus.map((c) => [c.cr0, c.rip, c.cr3])).toEqual([[0x6000_0010n, 0xfff0n, 0n]]);
   }, 60_000);
 });

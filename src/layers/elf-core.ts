@@ -84,7 +84,21 @@ function rawWord(view: DataView, offset: number, layout: ElfLayout): bigint {
   return layout.word === 4 ? BigInt(view.getUint32(offset, true)) : view.getBigUint64(offset, true);
 }
 
-export function parseElfCore(src: FileSource): ParsedImage {
+/** A PT_NOTE segment as its program header describes it (unchecked). */
+export interface ElfNoteSegment {
+  readonly offset: bigint;
+  readonly size: bigint;
+  /** File offset of the PT_NOTE program header. */
+  readonly headerOffset: number;
+}
+
+export interface ParsedElfCore extends ParsedImage {
+  readonly elfClass: 32 | 64;
+  readonly machine: number;
+  readonly noteSegments: readonly ElfNoteSegment[];
+}
+
+export function parseElfCore(src: FileSource): ParsedElfCore {
   const { path, size } = src;
   const fail = (offset: number | undefined, reason: string): never => {
     throw new ImageFormatError(path, offset, reason);
@@ -139,6 +153,7 @@ export function parseElfCore(src: FileSource): ParsedImage {
   }
 
   const candidates: RunCandidate[] = [];
+  const notes: ElfNoteSegment[] = [];
   let loads = 0;
   let tails = 0;
   let empty = 0;
@@ -149,7 +164,16 @@ export function parseElfCore(src: FileSource): ParsedImage {
     const tv = new DataView(table.buffer, table.byteOffset, table.byteLength);
     for (let k = 0; k < count; k++) {
       const at = k * phentsize;
-      if (tv.getUint32(at + layout.p.type, true) !== PT_LOAD) continue;
+      const type = tv.getUint32(at + layout.p.type, true);
+      if (type === PT_NOTE) {
+        // Kept for readElfNotes; checked there, since bad notes need not stop memory reads.
+        notes.push({
+          offset: rawWord(tv, at + layout.p.offset, layout),
+          size: rawWord(tv, at + layout.p.filesz, layout),
+          headerOffset: phoff! + (first + k) * phentsize,
+        });
+      }
+      if (type !== PT_LOAD) continue;
       loads++;
       const index = first + k;
       const headerOffset = phoff! + index * phentsize;
@@ -184,7 +208,7 @@ export function parseElfCore(src: FileSource): ParsedImage {
   }
   const runs = checkRuns(path, candidates, size, { mergeConsistentOverlaps: true });
   const machineName = MACHINE_NAMES[machine] ?? 'unknown';
-  const notes = [
+  const remarks = [
     tails > 0 ? `${tails} with p_memsz > p_filesz (tails not in the file are holes)` : '',
     empty > 0 ? `${empty} without file data` : '',
     runs.length < candidates.length ? `overlapping segments merged into ${runs.length} runs` : '',
@@ -192,9 +216,12 @@ export function parseElfCore(src: FileSource): ParsedImage {
   return {
     format: 'elf-core',
     runs,
+    elfClass: layout === ELF64 ? 64 : 32,
+    machine,
+    noteSegments: notes,
     detail:
       `${layout.name} core, e_machine ${machine} (${machineName}), ${loads} PT_LOAD` +
-      (notes.length > 0 ? ` (${notes.join('; ')})` : '') +
+      (remarks.length > 0 ? ` (${remarks.join('; ')})` : '') +
       xnum,
   };
 }

@@ -13,6 +13,8 @@ export {
   elfNote,
   looksLikeElf,
   type ElfCoreWriteOptions,
+  type ElfNoteSegment,
+  type ParsedElfCore,
   ET_CORE,
   PT_LOAD,
   PT_NOTE,
@@ -20,6 +22,7 @@ export {
   EM_386,
   EM_X86_64,
 } from './elf-core.js';
+export * from './elf-notes.js';
 export * from './open-image.js';
 export * from './paging-modes.js';
 export * from './paging.js';
