@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { phys } from '../src/addr.js';
 import { ImageIOError, InvalidAddressError, UsageError } from '../src/errors.js';
 import { PN_XNUM, writeElfCoreImage } from '../src/layers/elf-core.js';
-import { type RunSpec, type WrittenImage, runBytesFrom } from '../src/layers/image-writer.js';
+import { type RunSpec, type WrittenImage, overlayRunBytes, runBytesFrom } from '../src/layers/image-writer.js';
 import { writeLimeImage } from '../src/layers/lime.js';
 import { MemoryPhysical } from '../src/layers/memory-physical.js';
 import { openImage } from '../src/layers/open-image.js';
@@ -251,5 +251,41 @@ describe('format details', () => {
     expect(() =>
       writeElfCoreImage(path, [{ paddr: phys(2 ** 32), length: 16 }], one, { elfClass: 32 }),
     ).toThrow('an ELF32 core needs every physical address and file offset below 4 GiB');
+  });
+
+  it('overlayRunBytes places patches over a streamed source (property)', () => {
+    let n = 0;
+    fc.assert(
+      fc.property(
+        layoutArb,
+        fc.array(fc.record({ at: fc.integer({ min: 0, max: 40000 }), length: fc.integer({ min: 1, max: 9000 }) }), {
+          maxLength: 8,
+        }),
+        ({ base, shape, chunks, seed }, patchShapes) => {
+          const { runs, contents } = buildRuns(base, shape, seed);
+          const patches = patchShapes.map((p, i) => ({ paddr: phys(base + p.at), bytes: patternBytes(seed + 100 + i, p.length) }));
+          // Model: run contents with each patch applied in order, clipped to the runs.
+          const want = contents.map((c) => c.slice());
+          for (const p of patches) {
+            runs.forEach((r, i) => {
+              const from = Math.max(r.paddr, p.paddr);
+              const to = Math.min(r.paddr + r.length, p.paddr + p.bytes.length);
+              if (from < to) want[i]!.set(p.bytes.subarray(from - p.paddr, to - p.paddr), from - r.paddr);
+            });
+          }
+          const path = tmp(`overlay-${n++}.lime`);
+          writeLimeImage(path, runs, overlayRunBytes(chunkedSource(contents, chunks), patches));
+          const image = openImage(path);
+          try {
+            runs.forEach((r, i) => expect(firstDifference(image.readPhys(r.paddr, r.length), want[i]!)).toBe(-1));
+          } finally {
+            image.close();
+          }
+          // The source's own buffers were not modified.
+          contents.forEach((c, i) => expect(firstDifference(c, patternBytes(seed + i, c.length))).toBe(-1));
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });

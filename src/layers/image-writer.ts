@@ -184,3 +184,56 @@ export function runBytesFrom(reader: PhysicalReader, chunkSize = 1 << 20): RunBy
     }
   };
 }
+
+/** Bytes to place at a physical address, over whatever a RunBytes produces there. */
+export interface PhysPatch {
+  readonly paddr: PhysAddr;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Wrap `source` so that the bytes of `patches` replace its output where they overlap
+ * (later patches win). Lets a generator stream a multi-GiB image from a cheap source
+ * and still place page tables (PageTableBuilder.tablePages()) and objects in it
+ * without holding the image. Chunks that touch a patch are copied before patching,
+ * so the source's buffers are never modified. Patch bytes outside every run are
+ * simply not written.
+ */
+export function overlayRunBytes(source: RunBytes, patches: readonly PhysPatch[]): RunBytes {
+  const sorted = patches.map((p, order) => ({ ...p, order })).sort((a, b) => a.paddr - b.paddr || a.order - b.order);
+  const longest = sorted.reduce((m, p) => Math.max(m, p.bytes.length), 0);
+  /** Index of the first patch that may end after `pa`. */
+  const firstCandidate = (pa: number): number => {
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]!.paddr + longest <= pa) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return function* (run: RunSpec, index: number): Iterable<Uint8Array> {
+    let pa: number = run.paddr;
+    for (const chunk of source(run, index)) {
+      const end = pa + chunk.length;
+      let out = chunk;
+      const hits: (typeof sorted)[number][] = [];
+      for (let i = firstCandidate(pa); i < sorted.length && sorted[i]!.paddr < end; i++) {
+        const p = sorted[i]!;
+        if (p.paddr + p.bytes.length > pa) hits.push(p);
+      }
+      if (hits.length > 0) {
+        out = chunk.slice();
+        hits.sort((a, b) => a.order - b.order);
+        for (const p of hits) {
+          const from = Math.max(pa, p.paddr);
+          const to = Math.min(end, p.paddr + p.bytes.length);
+          out.set(p.bytes.subarray(from - p.paddr, to - p.paddr), from - pa);
+        }
+      }
+      yield out;
+      pa = end;
+    }
+  };
+}
