@@ -9,7 +9,7 @@
 import { type PhysAddr, type VirtAddr, hex, phys, virt } from '../addr.js';
 import { InvalidAddressError } from '../errors.js';
 import { type PagingLevel, type PagingMode, PTE_PRESENT, PTE_PS, canonicalize, isCanonical } from './paging-modes.js';
-import type { PhysReadable } from './physical.js';
+import type { PhysReadable, PhysicalReader } from './physical.js';
 import type { AddressTranslator, TranslatedSpan } from './virtual.js';
 
 /** One entry read during a walk. */
@@ -61,12 +61,23 @@ function entryBigint(lo: number, hi: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
+/** Bits [shift, shift + bits) of a VA given as two 32-bit halves. */
+function vaBits(lo: number, hi: number, shift: number, bits: number): number {
+  const mask = 2 ** bits - 1;
+  if (shift >= 32) return (hi >>> (shift - 32)) & mask;
+  if (shift + bits <= 32) return (lo >>> shift) & mask;
+  return ((lo >>> shift) | (hi << (32 - shift))) & mask;
+}
+
 export class PagingTranslator implements AddressTranslator {
   /** The root table's physical address (the CR3 value with its low bits cleared). */
   readonly rootTable: PhysAddr;
   readonly description: string;
   private readonly shifts: bigint[];
-  private readonly masks: bigint[];
+  // One 8-byte scratch buffer for entries when the layer can read into it.
+  private readonly scratch = new Uint8Array(8);
+  private readonly scratchView = new DataView(this.scratch.buffer);
+  private readonly readInto: ((pa: PhysAddr, target: Uint8Array) => void) | undefined;
 
   /** `cr3` is the register value (DTB); its low flag bits (PCID, PWT, PCD) are ignored. */
   constructor(
@@ -77,13 +88,20 @@ export class PagingTranslator implements AddressTranslator {
     this.rootTable = phys(cr3 - (cr3 % mode.rootAlignment));
     this.description = `${mode.name} paging from ${hex(this.rootTable)}`;
     this.shifts = mode.levels.map((l) => BigInt(l.shift));
-    this.masks = mode.levels.map((l) => (1n << BigInt(l.bits)) - 1n);
+    const withInto = physical as Partial<PhysicalReader>;
+    this.readInto = typeof withInto.readPhysInto === 'function' ? withInto.readPhysInto.bind(physical) : undefined;
   }
 
+  /** The entry at entryPa as [low half, high half]. */
   private readEntry(va: VirtAddr, level: PagingLevel, entryPa: number): [number, number] {
-    let bytes: Uint8Array;
     try {
-      bytes = this.physical.readPhys(phys(entryPa), 8);
+      if (this.readInto !== undefined) {
+        this.readInto(phys(entryPa), this.scratch);
+        return [this.scratchView.getUint32(0, true), this.scratchView.getUint32(4, true)];
+      }
+      const bytes = this.physical.readPhys(phys(entryPa), 8);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
+      return [view.getUint32(0, true), view.getUint32(4, true)];
     } catch (err) {
       if (err instanceof InvalidAddressError) {
         throw new InvalidAddressError(
@@ -94,39 +112,56 @@ export class PagingTranslator implements AddressTranslator {
       }
       throw err;
     }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
-    return [view.getUint32(0, true), view.getUint32(4, true)];
   }
 
   /** Translate `va`, returning every entry read on the way. */
   walkVirt(va: VirtAddr): Translation {
+    const steps: WalkStep[] = [];
+    const t = this.walk(va, steps);
+    return { ...t, steps };
+  }
+
+  /**
+   * The walk itself. Index and offset arithmetic runs on the VA's two 32-bit halves
+   * (no level spans more than 30 offset bits, so offsets fit); bigint only appears
+   * when a step is recorded or an error is built.
+   */
+  private walk(va: VirtAddr, steps: WalkStep[] | undefined): Omit<Translation, 'steps'> {
     const { mode } = this;
     if (!isCanonical(mode, va)) {
       throw new InvalidAddressError('virtual', va, `not a canonical address for ${mode.name} paging`);
     }
-    const steps: WalkStep[] = [];
+    const vaLo = Number(BigInt.asUintN(32, va));
+    const vaHi = Number(BigInt.asUintN(32, va >> 32n));
     let table: number = this.rootTable;
     const last = mode.levels.length - 1;
     for (let i = 0; i <= last; i++) {
       const level = mode.levels[i]!;
-      const index = Number((va >> this.shifts[i]!) & this.masks[i]!);
+      const index = vaBits(vaLo, vaHi, level.shift, level.bits);
       const entryPa = table + index * mode.entrySize;
       const [lo, hi] = this.readEntry(va, level, entryPa);
-      steps.push({ level: level.name, index, entryPa: phys(entryPa), entry: entryBigint(lo, hi) });
-      const where = `${level.name} entry #${index} at physical ${hex(entryPa)}`;
+      steps?.push({ level: level.name, index, entryPa: phys(entryPa), entry: entryBigint(lo, hi) });
       if ((lo & PTE_PRESENT) === 0) {
-        throw new InvalidAddressError('virtual', va, `not mapped: ${where} is not present (${hex(entryBigint(lo, hi))})`);
+        throw new InvalidAddressError(
+          'virtual',
+          va,
+          `not mapped: ${level.name} entry #${index} at physical ${hex(entryPa)} is not present (${hex(entryBigint(lo, hi))})`,
+        );
       }
       const ps = (lo & PTE_PS) !== 0;
       if (i === last || (ps && level.largePage)) {
         const frame = frameOf(lo, hi, level.shift, mode.addressBits);
         const pageSize = 2 ** level.shift;
-        const offset = Number(va & ((1n << this.shifts[i]!) - 1n));
-        return { pa: phys(frame + offset), pageSize, level: level.name, steps };
+        const offset = level.shift >= 32 ? Number(BigInt.asUintN(level.shift, va)) : (vaLo % pageSize);
+        return { pa: phys(frame + offset), pageSize, level: level.name };
       }
       if (ps) {
         // The CPU raises a reserved-bit page fault here (SDM 4.5: PS is reserved in a PML4E/PML5E).
-        throw new InvalidAddressError('virtual', va, `${where} sets PS, which is reserved at this level`);
+        throw new InvalidAddressError(
+          'virtual',
+          va,
+          `${level.name} entry #${index} at physical ${hex(entryPa)} sets PS, which is reserved at this level`,
+        );
       }
       table = frameOf(lo, hi, 12, mode.addressBits);
     }
@@ -134,12 +169,12 @@ export class PagingTranslator implements AddressTranslator {
   }
 
   translateVirtSpan(va: VirtAddr): TranslatedSpan {
-    const t = this.walkVirt(va);
+    const t = this.walk(va, undefined);
     return { pa: t.pa, length: t.pageSize - (t.pa % t.pageSize) };
   }
 
   translateVirt(va: VirtAddr): PhysAddr {
-    return this.walkVirt(va).pa;
+    return this.walk(va, undefined).pa;
   }
 
   /**
