@@ -1,6 +1,7 @@
 // Every kind of bad image gives an ImageFormatError (or ImageIOError when the OS
 // refuses) whose message names the path, the offset of the offending header and the
 // reason; never a crash, a hang, a short result, or a huge allocation.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { phys } from '../src/addr.js';
@@ -85,6 +86,14 @@ describe('any image', () => {
     const path = tmp('a-directory');
     mkdirSync(path);
     expectFormatError(path, `${path}: is a directory, not a memory image file`);
+  });
+
+  it('a FIFO or a device is refused without blocking', () => {
+    const fifo = tmp('a-fifo');
+    execFileSync('mkfifo', [fifo]);
+    // Opening a FIFO for reading would wait for a writer forever without O_NONBLOCK.
+    expectFormatError(fifo, `${fifo}: is not a regular file (device, pipe or socket)`);
+    expectFormatError('/dev/zero', '/dev/zero: is not a regular file (device, pipe or socket)');
   });
 
   it('an empty file is an ImageFormatError', () => {

@@ -9,11 +9,12 @@
 // Note layout (gABI "Note Section"): u32 namesz, u32 descsz, u32 type, then the name
 // (namesz bytes including its NUL) and the descriptor, each padded to 4 bytes. The
 // header is 12 bytes in ELF32 and ELF64 alike.
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { hex } from '../addr.js';
-import { ImageFormatError, ImageIOError } from '../errors.js';
+import { ImageFormatError } from '../errors.js';
 import { elfNote, parseElfCore } from './elf-core.js';
 import { MAX_HEADER_READ, fdSource } from './file-source.js';
+import { openRegularFile } from './open-image.js';
 
 export interface ElfNote {
   readonly name: string;
@@ -57,15 +58,8 @@ export function parseElfNotes(path: string, bytes: Uint8Array, base: number): El
 
 /** All notes of the PT_NOTE segments of an ELF core file. */
 export function readElfNotes(path: string): ElfNote[] {
-  let fd: number;
+  const { fd, size } = openRegularFile(path);
   try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ImageIOError(path, undefined, code === 'ENOENT' ? 'no such file' : `cannot open (${code})`, { cause: err });
-  }
-  try {
-    const size = fstatSync(fd).size;
     const src = fdSource(path, fd, size);
     const parsed = parseElfCore(src);
     const notes: ElfNote[] = [];

@@ -5,7 +5,7 @@
 // A raw image is physical memory from address 0, and physical page 0 on x86 holds the
 // real-mode interrupt vector table (BIOS data), so it does not begin with either magic
 // in practice; `format` overrides detection when it does.
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { ImageFormatError, ImageIOError, UsageError } from '../errors.js';
 import { parseElfCore, looksLikeElf } from './elf-core.js';
 import { FilePhysical } from './file-physical.js';
@@ -55,17 +55,14 @@ function openError(path: string, err: unknown): ImageIOError {
 }
 
 /**
- * Open a memory image read-only as a physical layer. Throws ImageIOError when the OS
- * refuses (missing file, permissions, EIO) and ImageFormatError when the file is not a
- * valid image (directory, empty, truncated, inconsistent headers). Close it when done.
+ * Open `path` read-only and check it is a regular file; returns the descriptor (the
+ * caller closes it) and the size. O_NONBLOCK keeps a FIFO from blocking the open
+ * until some writer appears; it changes nothing for regular files.
  */
-export function openImage(path: string, options: OpenImageOptions = {}): FilePhysical {
-  if (options.format !== undefined && !FILE_IMAGE_FORMATS.includes(options.format)) {
-    throw new UsageError(`unknown image format ${JSON.stringify(options.format)} (expected one of ${FILE_IMAGE_FORMATS.join(', ')})`);
-  }
+export function openRegularFile(path: string): { fd: number; size: number } {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
       throw new ImageFormatError(path, undefined, 'is a directory, not a memory image file');
@@ -76,8 +73,26 @@ export function openImage(path: string, options: OpenImageOptions = {}): FilePhy
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new ImageFormatError(path, undefined, 'is a directory, not a memory image file');
     if (!st.isFile()) throw new ImageFormatError(path, undefined, 'is not a regular file (device, pipe or socket)');
-    const parsed = parseImage(fdSource(path, fd, st.size), options.format);
-    return new FilePhysical(parsed.format, path, parsed.detail, parsed.runs, st.size, fd);
+    return { fd, size: st.size };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/**
+ * Open a memory image read-only as a physical layer. Throws ImageIOError when the OS
+ * refuses (missing file, permissions, EIO) and ImageFormatError when the file is not a
+ * valid image (directory, empty, truncated, inconsistent headers). Close it when done.
+ */
+export function openImage(path: string, options: OpenImageOptions = {}): FilePhysical {
+  if (options.format !== undefined && !FILE_IMAGE_FORMATS.includes(options.format)) {
+    throw new UsageError(`unknown image format ${JSON.stringify(options.format)} (expected one of ${FILE_IMAGE_FORMATS.join(', ')})`);
+  }
+  const { fd, size } = openRegularFile(path);
+  try {
+    const parsed = parseImage(fdSource(path, fd, size), options.format);
+    return new FilePhysical(parsed.format, path, parsed.detail, parsed.runs, size, fd);
   } catch (err) {
     closeSync(fd);
     throw err;
