@@ -33,3 +33,21 @@ export function alignedBuffer(size: number): Uint8Array {
   const memory = new WasmMemory({ initial: pages, maximum: pages });
   return new Uint8Array(memory.buffer, 0, size);
 }
+
+// Each WebAssembly.Memory reserves a large stretch of address space (V8 adds guard
+// regions), so buffers are pooled: a reader or writer takes one when it opens and gives
+// it back when it closes, and a process that opens thousands of images one after the
+// other keeps reusing a few.
+const pool = new Map<number, Uint8Array[]>();
+
+/** An aligned buffer of exactly `size` bytes from the pool (contents undefined). */
+export function acquireAlignedBuffer(size: number): Uint8Array {
+  return pool.get(size)?.pop() ?? alignedBuffer(size);
+}
+
+/** Return a buffer from acquireAlignedBuffer; the caller must not use it afterwards. */
+export function releaseAlignedBuffer(buffer: Uint8Array): void {
+  const free = pool.get(buffer.length) ?? [];
+  if (free.length < 8) free.push(buffer);
+  pool.set(buffer.length, free);
+}

@@ -9,7 +9,7 @@
 import { closeSync, readSync } from 'node:fs';
 import { hex } from '../addr.js';
 import { ImageIOError } from '../errors.js';
-import { alignedBuffer } from './aligned-buffer.js';
+import { acquireAlignedBuffer, releaseAlignedBuffer } from './aligned-buffer.js';
 import { type ImageFormat, type PhysicalRun, RunsPhysical } from './physical.js';
 
 const PAGE = 4096;
@@ -20,7 +20,7 @@ const CACHED_READ_MAX = 4 * PAGE;
 
 /** LRU cache of file pages. Map iteration order is insertion order: oldest first. */
 class PageCache {
-  readonly arena = alignedBuffer(CACHE_PAGES * PAGE);
+  arena = acquireAlignedBuffer(CACHE_PAGES * PAGE);
   /** Bytes of each slot that hold file data (a short last page has fewer). */
   readonly valid = new Int32Array(CACHE_PAGES);
   private readonly slotOf = new Map<number, number>();
@@ -50,9 +50,12 @@ class PageCache {
     return slot;
   }
 
-  clear(): void {
+  /** Forget every page and give the arena back to the pool. */
+  release(): void {
     for (const slot of this.slotOf.values()) this.free.push(slot);
     this.slotOf.clear();
+    releaseAlignedBuffer(this.arena);
+    this.arena = new Uint8Array(0);
   }
 }
 
@@ -80,7 +83,7 @@ export class FilePhysical extends RunsPhysical {
     if (this.fd !== undefined) {
       closeSync(this.fd);
       this.fd = undefined;
-      this.cache.clear();
+      this.cache.release();
     }
   }
 

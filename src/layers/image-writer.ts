@@ -4,7 +4,7 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { MAX_PHYS_ADDR, type PhysAddr, hex, phys } from '../addr.js';
 import { ImageIOError, UsageError } from '../errors.js';
-import { alignedBuffer } from './aligned-buffer.js';
+import { acquireAlignedBuffer, releaseAlignedBuffer } from './aligned-buffer.js';
 import type { ImageFormat, PhysicalReader, PhysicalRun } from './physical.js';
 
 /** A range of guest physical memory to write. */
@@ -53,7 +53,7 @@ const SINK_BUFFER = 1 << 20;
 /** Buffered sequential writer over a new file, with seek for sparse holes. */
 export class ImageSink {
   private readonly fd: number;
-  private readonly buffer = alignedBuffer(SINK_BUFFER);
+  private buffer = acquireAlignedBuffer(SINK_BUFFER);
   private buffered = 0;
   /** File offset of buffer[0]. */
   private base = 0;
@@ -147,13 +147,20 @@ export class ImageSink {
       throw this.ioError(size, 'cannot set the file size', err);
     }
     this.closed = true;
+    this.releaseBuffer();
     closeSync(this.fd);
+  }
+
+  private releaseBuffer(): void {
+    releaseAlignedBuffer(this.buffer);
+    this.buffer = new Uint8Array(0);
   }
 
   /** Close without finishing (after an error). */
   abort(): void {
     if (this.closed) return;
     this.closed = true;
+    this.releaseBuffer();
     try {
       closeSync(this.fd);
     } catch {
