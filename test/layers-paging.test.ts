@@ -16,6 +16,7 @@ import {
   canonicalize,
   isCanonical,
   pageSizes,
+  rootTableOfCr3,
 } from '../src/layers/paging-modes.js';
 
 const P_RW_A_D = 0x63n;
@@ -94,6 +95,14 @@ describe('x86-64 4-level walk on hand-written tables', () => {
     expect(unreadable).toEqual(['PD@900000']);
     const window = [...t.mappings({ from: v(0xffff_8880_0030_0000n), to: v(0xffff_8880_3fff_ffffn) })];
     expect(window.map((m) => m.va)).toEqual([0xffff_8880_0040_0000n]);
+  });
+});
+
+describe('rootTableOfCr3', () => {
+  it('drops PCID, flag and no-flush bits', () => {
+    expect(rootTableOfCr3(X86_64_4LEVEL, 0x8000_0000_1aa0_1805n)).toBe(0x1aa0_1000);
+    expect(rootTableOfCr3(X86_64_5LEVEL, 0x0000_0001_2345_6018n)).toBe(0x1_2345_6000);
+    expect(rootTableOfCr3(X86_PAE, 0x0031_9038n)).toBe(0x0031_9020);
   });
 });
 

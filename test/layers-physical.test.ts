@@ -49,6 +49,8 @@ describe('physical layer over runs', () => {
     expect(() => l.readPhys(phys(0x3010), 1)).toThrow('physical address 0x3010: not in <memory> (reading 0x3010:');
     expect(() => l.readPhys(phys(0), 1)).toThrow('physical address 0x0');
     expect(l.readPhys(phys(0x2000), 0)).toEqual(new Uint8Array(0));
+    // A wild length fails on the hole before anything is allocated for it.
+    expect(() => l.readPhys(phys(0x1000), 2 ** 45)).toThrow('physical address 0x1200');
   });
 
   it('writePhys changes what readPhys returns, across runs, and refuses holes', () => {

@@ -16,6 +16,8 @@
 //   only Present may be set among the low flag bits: bits 2:1 and 8:5 are reserved
 //   (SDM table 4-8), so tables there carry no R/W or U/S.
 
+import { type PhysAddr, phys } from '../addr.js';
+
 export type PagingModeName = 'x86-64-4' | 'x86-64-5' | 'x86-pae';
 
 export interface PagingLevel {
@@ -120,4 +122,15 @@ export function canonicalize(mode: PagingMode, va: bigint): bigint {
   if (!mode.signExtend) return va;
   const sign = 1n << BigInt(mode.vaBits - 1);
   return va & sign ? va | (0xffff_ffff_ffff_ffffn ^ ((1n << BigInt(mode.vaBits)) - 1n)) : va;
+}
+
+/**
+ * The root table address in a CR3 value (e.g. from a QEMU CPU-state note): bits 51:12
+ * for 4/5-level paging, where the low bits are PCID or PWT/PCD flags (SDM 4.5, table
+ * 4-13) and bit 63 is the no-flush hint of MOV to CR3; bits 31:5 for PAE (SDM 4.4.1).
+ */
+export function rootTableOfCr3(mode: PagingMode, cr3: bigint): PhysAddr {
+  const high = mode.signExtend ? (1n << BigInt(mode.addressBits)) - 1n : 0xffff_ffffn;
+  const mask = high & ~BigInt(mode.rootAlignment - 1);
+  return phys(cr3 & mask);
 }

@@ -227,14 +227,19 @@ export abstract class RunsPhysical implements PhysicalReader {
   }
 
   readPhys(pa: PhysAddr, length: number): Uint8Array {
-    checkRequest(pa, length);
+    // Check before allocating: a wild length over a hole must fail, not exhaust memory.
+    this.assertMapped(pa, length);
     const out = new Uint8Array(length);
-    this.readPhysInto(pa, out);
+    this.copyPhys(pa, out);
     return out;
   }
 
   readPhysInto(pa: PhysAddr, target: Uint8Array): void {
-    const length = target.length;
+    this.assertMapped(pa, target.length);
+    this.copyPhys(pa, target);
+  }
+
+  private assertMapped(pa: number, length: number): void {
     const missing = this.firstUnmappedPhys(pa, length);
     if (missing !== undefined) {
       const what = length === 1 ? hex(pa) : `${hex(pa)}..${hex(pa + length)}`;
@@ -244,6 +249,11 @@ export abstract class RunsPhysical implements PhysicalReader {
         `not in ${this.path} (reading ${what}: the address is in a hole between runs)`,
       );
     }
+  }
+
+  /** Copy [pa, pa + target.length), known to be mapped, into target. */
+  private copyPhys(pa: number, target: Uint8Array): void {
+    const length = target.length;
     let done = 0;
     let i = findRunIndex(this.runs, pa);
     while (done < length) {
