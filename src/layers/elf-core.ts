@@ -100,7 +100,8 @@ export interface ParsedElfCore extends ParsedImage {
 
 export function parseElfCore(src: FileSource): ParsedElfCore {
   const { path, size } = src;
-  const fail = (offset: number | undefined, reason: string): never => {
+  // Annotated so TypeScript knows a call ends the flow (narrowing after fail()).
+  const fail: (offset: number | undefined, reason: string) => never = (offset, reason) => {
     throw new ImageFormatError(path, offset, reason);
   };
   if (size < 16) fail(0, `truncated ELF identification (${size} bytes, need 16)`);
@@ -135,19 +136,19 @@ export function parseElfCore(src: FileSource): ParsedElfCore {
     if (shentsize !== layout.shentsize) {
       fail(layout.e.shentsize, `e_shentsize ${shentsize} is not ${layout.shentsize}, the ${layout.name} section header size`);
     }
-    if (shoff! + shentsize > size) {
-      fail(layout.e.shoff, `section header 0 at ${hex(shoff!)} extends past the end of the file (${size} bytes)`);
+    if (shoff + shentsize > size) {
+      fail(layout.e.shoff, `section header 0 at ${hex(shoff)} extends past the end of the file (${size} bytes)`);
     }
-    const sh = src.read(shoff!, shentsize);
+    const sh = src.read(shoff, shentsize);
     phnum = new DataView(sh.buffer, sh.byteOffset, sh.byteLength).getUint32(layout.shInfo, true);
-    if (phnum === 0) fail(shoff! + layout.shInfo, 'e_phnum is PN_XNUM but sh_info of section header 0 is 0');
+    if (phnum === 0) fail(shoff + layout.shInfo, 'e_phnum is PN_XNUM but sh_info of section header 0 is 0');
     xnum = `, PN_XNUM: ${phnum} program headers counted in sh_info`;
   }
-  const tableEnd = phoff! + phnum * phentsize;
+  const tableEnd = phoff + phnum * phentsize;
   if (tableEnd > size) {
     fail(
       layout.e.phoff,
-      `program header table (${phnum} entries of ${phentsize} bytes at ${hex(phoff!)}) extends past the end of ` +
+      `program header table (${phnum} entries of ${phentsize} bytes at ${hex(phoff)}) extends past the end of ` +
         `the file (${size} bytes)`,
     );
   }
@@ -160,7 +161,7 @@ export function parseElfCore(src: FileSource): ParsedElfCore {
   const perRead = Math.floor(MAX_HEADER_READ / phentsize);
   for (let first = 0; first < phnum; first += perRead) {
     const count = Math.min(perRead, phnum - first);
-    const table = src.read(phoff! + first * phentsize, count * phentsize);
+    const table = src.read(phoff + first * phentsize, count * phentsize);
     const tv = new DataView(table.buffer, table.byteOffset, table.byteLength);
     for (let k = 0; k < count; k++) {
       const at = k * phentsize;
@@ -170,13 +171,13 @@ export function parseElfCore(src: FileSource): ParsedElfCore {
         notes.push({
           offset: rawWord(tv, at + layout.p.offset, layout),
           size: rawWord(tv, at + layout.p.filesz, layout),
-          headerOffset: phoff! + (first + k) * phentsize,
+          headerOffset: phoff + (first + k) * phentsize,
         });
       }
       if (type !== PT_LOAD) continue;
       loads++;
       const index = first + k;
-      const headerOffset = phoff! + index * phentsize;
+      const headerOffset = phoff + index * phentsize;
       const label = `PT_LOAD (program header #${index})`;
       const fileszRaw = rawWord(tv, at + layout.p.filesz, layout);
       const memszRaw = rawWord(tv, at + layout.p.memsz, layout);
@@ -200,11 +201,11 @@ export function parseElfCore(src: FileSource): ParsedElfCore {
       if (paddr === undefined) {
         fail(headerOffset, `${label}: p_paddr ${hex(rawWord(tv, at + layout.p.paddr, layout))} passes the 52-bit physical address limit`);
       }
-      candidates.push({ paddr: paddr!, fileOffset: offset!, length: filesz!, headerOffset, label });
+      candidates.push({ paddr: paddr, fileOffset: offset, length: filesz, headerOffset, label });
     }
   }
   if (candidates.length === 0) {
-    fail(phoff!, `none of the ${phnum} program headers is a PT_LOAD with bytes in the file (${loads} PT_LOAD)`);
+    fail(phoff, `none of the ${phnum} program headers is a PT_LOAD with bytes in the file (${loads} PT_LOAD)`);
   }
   const runs = checkRuns(path, candidates, size, { mergeConsistentOverlaps: true });
   const machineName = MACHINE_NAMES[machine] ?? 'unknown';
