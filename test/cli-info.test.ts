@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { phys } from '../src/addr.js';
 import { main } from '../src/cli/main.js';
-import { writeElfCoreImage } from '../src/layers/elf-core.js';
+import { elfNote, writeElfCoreImage } from '../src/layers/elf-core.js';
+import { qemuCpuStateNote } from '../src/layers/elf-notes.js';
 import { writeLimeImage } from '../src/layers/lime.js';
 import { chunkedSource, patternBytes, useTmpDir } from './helpers/images.js';
 
@@ -61,6 +62,9 @@ describe('kcarve info', () => {
         '  0x0             0x1000        4.0 KiB',
         '  0x3000          0x10000       52.0 KiB',
         '',
+        'ELF notes',
+        '  no QEMU CPU-state notes',
+        '',
       ].join('\n'),
     );
   });
@@ -83,7 +87,36 @@ describe('kcarve info', () => {
         { paddr: '0x0', end: '0x1000', length: 4096 },
         { paddr: '0x3000', end: '0x10000', length: 53248 },
       ],
+      notes: { cpus: [] },
     });
+  });
+
+  it('shows the CR3 of each CPU and VMCOREINFO from the notes of an ELF core', async () => {
+    const path = tmp('notes.elf');
+    const notes = Buffer.concat([
+      qemuCpuStateNote({ cr0: 0x8005_0033n, cr3: 0x1aa_0000n, cr4: 0x3606f0n, rip: 0xffff_ffff_8100_0000n }),
+      elfNote('VMCOREINFO', 0, new TextEncoder().encode('OSRELEASE=6.1.0\nNUMBER(phys_base)=0x3a000000\n')),
+    ]);
+    writeElfCoreImage(path, [{ paddr: phys(0), length: 4096 }], chunkedSource([new Uint8Array(4096)]), { notes });
+    expect(await main(['info', path])).toBe(0);
+    expect(stdout).toContain(
+      '\nELF notes\n  cpu 0: CR3 0x1aa0000 (page-table root), CR0 0x80050033, CR4 0x3606f0, RIP 0xffffffff81000000\n' +
+        '  VMCOREINFO: 2 entries (--json prints them)\n',
+    );
+    stdout = '';
+    expect(await main(['info', '--json', path])).toBe(0);
+    expect(JSON.parse(stdout).notes).toEqual({
+      cpus: [{ cpu: 0, cr0: '0x80050033', cr3: '0x1aa0000', cr4: '0x3606f0', rip: '0xffffffff81000000' }],
+      vmcoreinfo: { OSRELEASE: '6.1.0', 'NUMBER(phys_base)': '0x3a000000' },
+    });
+    // Broken notes do not hide the memory: they are reported, and the exit status stays 0.
+    const broken = readFileSync(path);
+    broken.writeUInt32LE(0xffff, 0xb0 + 4); // descsz of note #0 (notes follow the 64 + 2 × 56 header bytes)
+    const brokenPath = tmp('broken-notes.elf');
+    writeFileSync(brokenPath, broken);
+    stdout = '';
+    expect(await main(['info', brokenPath])).toBe(0);
+    expect(stdout).toContain(`ELF notes\n  unreadable: ${brokenPath} at offset 0xb0: ELF note #0: name (5 bytes) and descriptor (65535 bytes) run past the end of the PT_NOTE segment\n`);
   });
 
   it('a raw image is one run from 0 with no holes', async () => {

@@ -3,6 +3,8 @@
 // physical ranges the image covers (runs) and which it lacks (holes).
 import { type Command, Option } from 'commander';
 import { hex } from '../../addr.js';
+import { ImageFormatError } from '../../errors.js';
+import { qemuCpuStates, readElfNotes, vmcoreinfo } from '../../layers/elf-notes.js';
 import { FILE_IMAGE_FORMATS, type FileImageFormat, openImage } from '../../layers/open-image.js';
 import type { PhysicalReader } from '../../layers/physical.js';
 
@@ -19,6 +21,30 @@ export interface ImageInfo {
   endAddress: string;
   runs: { paddr: string; end: string; fileOffset: number; length: number }[];
   holes: { paddr: string; end: string; length: number }[];
+  /** ELF cores only: what the notes say about the CPUs and the guest kernel. */
+  notes?: {
+    /** One per QEMU CPU-state note; cr3 is the page-table root the CPU had loaded. */
+    cpus: { cpu: number; cr0: string; cr3: string; cr4: string; rip: string }[];
+    /** The guest's VMCOREINFO lines (Linux with -device vmcoreinfo), if present. */
+    vmcoreinfo?: Record<string, string>;
+    /** Why the notes could not be read, when they could not. */
+    error?: string;
+  };
+}
+
+function describeNotes(path: string): NonNullable<ImageInfo['notes']> {
+  try {
+    const notes = readElfNotes(path);
+    const info = vmcoreinfo(notes);
+    return {
+      cpus: qemuCpuStates(notes).map((c) => ({ cpu: c.cpu, cr0: hex(c.cr0), cr3: hex(c.cr3), cr4: hex(c.cr4), rip: hex(c.rip) })),
+      ...(info === undefined ? {} : { vmcoreinfo: Object.fromEntries(info) }),
+    };
+  } catch (err) {
+    // Memory is readable without the notes: report the problem instead of failing.
+    if (err instanceof ImageFormatError) return { cpus: [], error: err.message };
+    throw err;
+  }
 }
 
 /** The plain-data description `info --json` prints (addresses as hex strings). */
@@ -32,6 +58,7 @@ export function describeImage(image: PhysicalReader): ImageInfo {
     endAddress: hex(image.endAddress),
     runs: image.runs.map((r) => ({ paddr: hex(r.paddr), end: hex(r.paddr + r.length), fileOffset: r.fileOffset, length: r.length })),
     holes: image.holes().map((h) => ({ paddr: hex(h.paddr), end: hex(h.paddr + h.length), length: h.length })),
+    ...(image.format === 'elf-core' ? { notes: describeNotes(image.path) } : {}),
   };
 }
 
@@ -87,6 +114,14 @@ export function renderInfo(info: ImageInfo, all: boolean): string {
       ...more(info.holes.length, 'holes'),
     );
   }
+  if (info.notes !== undefined) {
+    const { cpus, vmcoreinfo: vmci, error } = info.notes;
+    out.push('', 'ELF notes');
+    if (error !== undefined) out.push(`  unreadable: ${error}`);
+    if (cpus.length === 0 && error === undefined) out.push('  no QEMU CPU-state notes');
+    for (const c of cpus) out.push(`  cpu ${c.cpu}: CR3 ${c.cr3} (page-table root), CR0 ${c.cr0}, CR4 ${c.cr4}, RIP ${c.rip}`);
+    if (vmci !== undefined) out.push(`  VMCOREINFO: ${Object.keys(vmci).length} entries (--json prints them)`);
+  }
   return `${out.join('\n')}\n`;
 }
 
@@ -95,7 +130,8 @@ What it shows:
   kcarve reads a memory image as "runs": ranges of guest physical addresses and where
   their bytes sit in the file. Physical memory no run covers is a "hole" (MMIO gaps,
   memory the acquisition skipped); kcarve never invents bytes for a hole. Addresses
-  are physical and printed in hex; sizes are bytes.
+  are physical and printed in hex; sizes are bytes. For QEMU ELF cores it also shows
+  each CPU's CR3 (the page-table root in use at dump time) from QEMU's notes.
 
 Formats (detected from the first bytes of the file):
   elf-core  ELF core from QEMU "dump-guest-memory" (virsh dump --memory-only): one
