@@ -9,7 +9,7 @@ import { PN_XNUM, writeElfCoreImage } from '../src/layers/elf-core.js';
 import { type RunSpec, type WrittenImage, overlayRunBytes, runBytesFrom } from '../src/layers/image-writer.js';
 import { writeLimeImage } from '../src/layers/lime.js';
 import { MemoryPhysical } from '../src/layers/memory-physical.js';
-import { openImage } from '../src/layers/open-image.js';
+import { openImage, openImageRuns } from '../src/layers/open-image.js';
 import type { PhysicalReader } from '../src/layers/physical.js';
 import { writeRawImage } from '../src/layers/raw.js';
 import { chunkedSource, firstDifference, patternBytes, useTmpDir } from './helpers/images.js';
@@ -208,6 +208,17 @@ describe('format details', () => {
       { numRuns: 400 },
     );
     image.close();
+  });
+
+  it('openImageRuns reopens from a descriptor and still checks the runs', () => {
+    const path = tmp('descriptor.lime');
+    const written = writeLimeImage(path, [{ paddr: phys(0x5000), length: 100 }], chunkedSource([patternBytes(8, 100)]));
+    const again = openImageRuns(path, 'lime', written.runs, 'from a descriptor');
+    expect(firstDifference(again.readPhys(phys(0x5000), 100), patternBytes(8, 100))).toBe(-1);
+    again.close();
+    expect(() => openImageRuns(path, 'lime', [{ paddr: phys(0), fileOffset: 100, length: 100 }])).toThrow(
+      `${path}: run #0: data at file offset 0x64+0x64 extends past the end of the file (132 bytes; truncated image?)`,
+    );
   });
 
   it('converts between formats through runBytesFrom', () => {

@@ -13,8 +13,7 @@ import { closeSync } from 'node:fs';
 import { hex } from '../addr.js';
 import { ImageFormatError } from '../errors.js';
 import { elfNote, parseElfCore } from './elf-core.js';
-import { MAX_HEADER_READ, fdSource } from './file-source.js';
-import { openRegularFile } from './open-image.js';
+import { MAX_HEADER_READ, fdSource, openRegularFile } from './file-source.js';
 
 export interface ElfNote {
   readonly name: string;

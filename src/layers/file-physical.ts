@@ -10,7 +10,7 @@ import { closeSync, readSync } from 'node:fs';
 import { hex } from '../addr.js';
 import { ImageIOError } from '../errors.js';
 import { acquireAlignedBuffer, releaseAlignedBuffer } from './aligned-buffer.js';
-import { type ImageFormat, type PhysicalRun, RunsPhysical } from './physical.js';
+import { type ImageFormat, type PhysicalRun, RunsPhysical, assertValidRuns } from './physical.js';
 
 const PAGE = 4096;
 /** Cached file pages per open image (1 MiB). */
@@ -64,8 +64,9 @@ export class FilePhysical extends RunsPhysical {
   private readonly cache = new PageCache();
 
   /**
-   * Use `openImage` (open-image.ts) rather than this constructor: it detects the
-   * format and validates the runs. `fd` is owned by the new object.
+   * Use `openImage` or `openImageRuns` (open-image.ts) rather than this constructor.
+   * The runs are checked (sorted, disjoint, inside fileSize); `fd` is owned by the new
+   * object.
    */
   constructor(
     format: ImageFormat,
@@ -75,6 +76,7 @@ export class FilePhysical extends RunsPhysical {
     fileSize: number,
     fd: number,
   ) {
+    assertValidRuns(path, runs, fileSize);
     super(format, path, detail, runs, fileSize);
     this.fd = fd;
   }

@@ -3,7 +3,7 @@ export * from './physical.js';
 export { alignedBuffer, IO_ALIGNMENT } from './aligned-buffer.js';
 export { FilePhysical } from './file-physical.js';
 export { MemoryPhysical, type MemorySegment } from './memory-physical.js';
-export { type FileSource, fdSource, bytesSource, MAX_HEADER_READ } from './file-source.js';
+export { type FileSource, fdSource, bytesSource, openRegularFile, MAX_HEADER_READ } from './file-source.js';
 export * from './image-writer.js';
 export { parseRaw, writeRawImage } from './raw.js';
 export { parseLime, writeLimeImage, looksLikeLime, LIME_MAGIC, LIME_HEADER_SIZE, LIME_VERSION } from './lime.js';

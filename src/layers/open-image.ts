@@ -5,13 +5,13 @@
 // A raw image is physical memory from address 0, and physical page 0 on x86 holds the
 // real-mode interrupt vector table (BIOS data), so it does not begin with either magic
 // in practice; `format` overrides detection when it does.
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
-import { ImageFormatError, ImageIOError, UsageError } from '../errors.js';
+import { closeSync } from 'node:fs';
+import { ImageFormatError, UsageError } from '../errors.js';
 import { parseElfCore, looksLikeElf } from './elf-core.js';
 import { FilePhysical } from './file-physical.js';
-import { type FileSource, fdSource } from './file-source.js';
+import { type FileSource, fdSource, openRegularFile } from './file-source.js';
 import { looksLikeLime, parseLime } from './lime.js';
-import type { ImageFormat, ParsedImage } from './physical.js';
+import type { ImageFormat, ParsedImage, PhysicalRun } from './physical.js';
 import { parseRaw } from './raw.js';
 
 export type FileImageFormat = Exclude<ImageFormat, 'memory'>;
@@ -43,43 +43,6 @@ export function parseImage(src: FileSource, format?: FileImageFormat): ParsedIma
   }
 }
 
-function openError(path: string, err: unknown): ImageIOError {
-  const code = (err as NodeJS.ErrnoException).code ?? 'error';
-  const reason =
-    code === 'ENOENT'
-      ? 'no such file'
-      : code === 'EACCES' || code === 'EPERM'
-        ? 'permission denied'
-        : `cannot open (${code}): ${(err as Error).message}`;
-  return new ImageIOError(path, undefined, reason, { cause: err });
-}
-
-/**
- * Open `path` read-only and check it is a regular file; returns the descriptor (the
- * caller closes it) and the size. O_NONBLOCK keeps a FIFO from blocking the open
- * until some writer appears; it changes nothing for regular files.
- */
-export function openRegularFile(path: string): { fd: number; size: number } {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EISDIR') {
-      throw new ImageFormatError(path, undefined, 'is a directory, not a memory image file');
-    }
-    throw openError(path, err);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new ImageFormatError(path, undefined, 'is a directory, not a memory image file');
-    if (!st.isFile()) throw new ImageFormatError(path, undefined, 'is not a regular file (device, pipe or socket)');
-    return { fd, size: st.size };
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
-}
-
 /**
  * Open a memory image read-only as a physical layer. Throws ImageIOError when the OS
  * refuses (missing file, permissions, EIO) and ImageFormatError when the file is not a
@@ -93,6 +56,21 @@ export function openImage(path: string, options: OpenImageOptions = {}): FilePhy
   try {
     const parsed = parseImage(fdSource(path, fd, size), options.format);
     return new FilePhysical(parsed.format, path, parsed.detail, parsed.runs, size, fd);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+/**
+ * Reopen an image whose runs are already known (a worker handed a descriptor by the
+ * main thread), without parsing the container again. The runs are still checked
+ * against the file: sorted, disjoint, inside it.
+ */
+export function openImageRuns(path: string, format: FileImageFormat, runs: readonly PhysicalRun[], detail = ''): FilePhysical {
+  const { fd, size } = openRegularFile(path);
+  try {
+    return new FilePhysical(format, path, detail, runs, size, fd);
   } catch (err) {
     closeSync(fd);
     throw err;
