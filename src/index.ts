@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './addr.js';
 export * from './signatures/program.js';
 export * from './types/index.js';
+export * from './layers/index.js';
 export { KCARVE_VERSION } from './version.js';
 // Real Linux images (issue 7): QMP client, image builder, validation pass.
 export { QmpClient, QmpError, type QmpEvent, type QmpGreeting } from './qemu/qmp.js';
