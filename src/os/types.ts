@@ -1,0 +1,96 @@
+// What the OS-neutral scan pipeline asks of an operating system (src/os/linux,
+// src/os/windows): find the kernel's address space, carve a hit into a process
+// record, and walk the kernel's own process list. Everything crossing into a
+// worker thread is plain data (KernelSpaceInfo), rebuilt there with
+// kernelSpace().
+import type { PhysAddr, VirtAddr } from '../addr.js';
+import type { PhysicalReader } from '../layers/physical.js';
+import type { EdgeResult, KernelSpace } from '../signatures/edges.js';
+import type { Signature } from '../signatures/load.js';
+import type { PointerMode } from '../signatures/program.js';
+
+export type OsName = 'linux' | 'windows';
+
+/**
+ * The kernel address space as found in an image, in plain data (structured-clone
+ * safe). Fields are hex strings where they hold 64-bit values.
+ */
+export interface KernelSpaceInfo {
+  os: OsName;
+  pointerMode: PointerMode;
+  /** 4 or 5 (x86-64), 3 for x86 PAE. */
+  pagingLevels: number;
+  /** Physical address of the kernel page-table root (Linux init_top_pgt, Windows kernel DTB). */
+  dtb?: string;
+  /** Linux: start of the direct map (PA 0), hex. */
+  pageOffsetBase?: string;
+  /** Linux: kernel image virtual address minus physical address, hex (bigint delta). */
+  kernelImageDelta?: string;
+  /** How each value was found (symbols, truth file, self-pointers, CR3 note ...), for the report. */
+  evidence: string[];
+}
+
+/** Names and addresses the user may supply; discovery must work without them. */
+export interface DiscoveryHints {
+  /** A symbol layout (ISF with symbols) or System.map-derived addresses. */
+  symbols?: Map<string, bigint>;
+  /** Values taken from a truth file (tests, `--truth`). */
+  pageOffsetBase?: bigint;
+  dtb?: PhysAddr;
+  pagingLevels?: number;
+}
+
+/** One carved process object. Names follow the truth schema where they overlap. */
+export interface ProcessRecord {
+  /** Physical address of the object (what a scan reports; truth matches on it). */
+  pa: PhysAddr;
+  va?: VirtAddr;
+  pid?: number;
+  tgid?: number;
+  ppid?: number;
+  comm?: string;
+  /** Linux start_time / Windows CreateTime, raw units of the OS (ns since boot / FILETIME). */
+  startTime?: bigint;
+  /** Windows ExitTime (FILETIME); 0 when not exited. */
+  exitTime?: bigint;
+  /** OS-specific state text (`R`, `S`, `Z`, `X (dead)`, `terminated` ...). */
+  state?: string;
+  /** Page-table root of the process, when its address space is reachable. */
+  dtb?: PhysAddr;
+  /** Linux: thread-group leader. Windows: always true. */
+  leader?: boolean;
+  /** Signals the carver read that speak for "this object is freed / exited". */
+  exitEvidence?: string[];
+  /** Indexes of value constraints that held (all do for a scan hit). */
+  constraintsHeld?: number;
+  edges: EdgeResult[];
+  /** The signature's score in 0..1. */
+  confidence: number;
+}
+
+export interface ListWalkEntry {
+  pa: PhysAddr;
+  va: VirtAddr;
+}
+
+export interface ListWalkResult {
+  /** Objects reached from the list head, in list order. */
+  entries: ListWalkEntry[];
+  /** Why the walk stopped early, if it did (cycle, unreadable link, length guard). */
+  stoppedBecause?: string;
+}
+
+export interface OsSupport {
+  os: OsName;
+  /**
+   * Find the kernel address space from the image, the value-constraint hits of a
+   * scan, and any hints. Throws a KcarveError naming what could not be found.
+   */
+  discover(image: PhysicalReader, sig: Signature, candidates: readonly PhysAddr[], hints: DiscoveryHints): KernelSpaceInfo;
+  /** Rebuild a usable address space from its plain description (in any thread). */
+  kernelSpace(image: PhysicalReader, info: KernelSpaceInfo): KernelSpace;
+  /** Decode an object's bytes (at least sizeOf(target type)) into a process record. */
+  carve(sig: Signature, bytes: Uint8Array, pa: PhysAddr, space: KernelSpace): Omit<ProcessRecord, 'edges' | 'confidence'>;
+  /** Walk the kernel's own process list from its head, with cycle and length guards. */
+  walkList(image: PhysicalReader, sig: Signature, space: KernelSpace, info: KernelSpaceInfo, hints: DiscoveryHints): ListWalkResult;
+}
