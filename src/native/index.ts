@@ -24,29 +24,34 @@ const ADDON_PATH = path.resolve(
 
 let loaded: NativeAddon | undefined;
 
-/** The raw addon, loaded and initialised for this environment. */
-export function nativeAddon(): NativeAddon {
-  if (loaded !== undefined) return loaded;
-  if (!existsSync(ADDON_PATH)) {
-    throw new EnvironmentError(
-      'kcarve native matcher',
-      `${ADDON_PATH} is not built`,
-      'run `npm install` (or `npm run build:native`)',
-    );
+const BUILD_HINT = 'run `npm install` (or `npm run build:native`)';
+
+/**
+ * Loads and initialises the addon at `file`. Exported for the test of the
+ * missing-addon message; everything else goes through nativeAddon().
+ */
+export function loadNativeAddonFrom(file: string): NativeAddon {
+  if (!existsSync(file)) {
+    throw new EnvironmentError('kcarve native matcher', `${file} is not built`, BUILD_HINT);
   }
   let addon: NativeAddon;
   try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
   } catch (err) {
     throw new EnvironmentError(
       'kcarve native matcher',
-      `cannot load ${ADDON_PATH}: ${err instanceof Error ? err.message : String(err)}`,
-      'run `npm install` (or `npm run build:native`)',
+      `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}`,
+      BUILD_HINT,
     );
   }
   addon.init({ ImageIOError, ImageFormatError, SignatureError, UsageError });
-  loaded = addon;
   return addon;
+}
+
+/** The addon of this environment (main thread or worker), loaded on first use. */
+export function nativeAddon(): NativeAddon {
+  loaded ??= loadNativeAddonFrom(ADDON_PATH);
+  return loaded;
 }
 
 /**
