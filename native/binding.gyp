@@ -9,7 +9,9 @@
         "src/image.cc",
         "src/matcher.cc",
         "src/prefilter_avx2.cc",
+        "src/program.cc",
         "src/program_handle.cc",
+        "src/read_scan.cc",
         "src/sigbus_guard.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -90,6 +90,9 @@ describe('openImage', () => {
     expect(() => scanImage(image, p, { start: 0, end: 1, limit: 1, phase: 0 }, { simd: 1 as never })).toThrow(
       new UsageError('options.simd must be a boolean (got 1)'),
     );
+    expect(() => scanImage(image, p, { start: 0, end: 1, limit: 1, phase: 0 }, { io: 'mmap' as never })).toThrow(
+      new UsageError('options.io must be "map" or "read" (got "mmap")'),
+    );
     image.close();
   });
 
@@ -179,15 +182,48 @@ describe('files that shrink under the mapping', () => {
     const image = openImage(file);
     truncateSync(file, 4096);
     const p = compileProgram(anyByte);
-    const err = thrown(() => scanImage(image, p, { start: 0, end: 8192, limit: 8192, phase: 0 })) as ImageIOError;
-    expect(err).toBeInstanceOf(ImageIOError);
-    expect(err.offset).toBe(8192);
-    expect(err.reason).toBe(
-      'the file shrank to 0x1000 bytes since it was opened (0x10000 bytes); scan window [0x0, 0x2000) reads up to 0x2000',
-    );
+    for (const io of ['map', 'read'] as const) {
+      const err = thrown(() => scanImage(image, p, { start: 0, end: 8192, limit: 8192, phase: 0 }, { io })) as ImageIOError;
+      expect(err).toBeInstanceOf(ImageIOError);
+      expect(err.offset).toBe(8192);
+      expect(err.reason).toBe(
+        'the file shrank to 0x1000 bytes since it was opened (0x10000 bytes); scan window [0x0, 0x2000) reads up to 0x2000',
+      );
+    }
     expect(() => sumU64(image, 0, 1 << 16)).toThrow(/the file shrank to 0x1000 bytes since it was opened/);
     // What is still there can be scanned.
     expect(scanImage(image, p, { start: 0, end: 4096, limit: 4096, phase: 0 })).toHaveLength(4096);
+    image.close();
+  });
+
+  it('a file truncated during a scan by reading: the short read is an ImageIOError', async () => {
+    // As below, but io 'read': 256 KiB blocks, each taking a while with a
+    // 256-byte string test at every offset; the truncation lands inside one
+    // block and the next block's read comes back short.
+    const size = 8 << 20;
+    const file = fileOf('shrinking-read.bin', new Uint8Array(size).fill(0x41));
+    const image = openImage(file);
+    const slow = compileProgram({ alignment: 1, constraints: [{ kind: 'string', offset: 0, minLength: 0, maxLength: 256 }] });
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const truncator = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const { truncateSync } = require('node:fs');
+       Atomics.wait(workerData.flag, 0, 0);
+       Atomics.wait(workerData.flag, 0, 1, 50);
+       truncateSync(workerData.file, 4096);`,
+      { eval: true, workerData: { flag, file } },
+    );
+    await once(truncator, 'online');
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    const err = thrown(() => scanImage(image, slow, { start: 0, end: size, limit: size, phase: 0 }, { io: 'read' })) as ImageIOError;
+    await once(truncator, 'exit');
+    expect(err).toBeInstanceOf(ImageIOError);
+    expect(err.path).toBe(file);
+    expect(err.reason).toBe('the file shrank while it was being read (end of file)');
+    // The read that came back short is that of a later 256 KiB block.
+    expect(err.offset! % (256 << 10)).toBe(0);
+    expect(err.offset).toBeGreaterThanOrEqual(256 << 10);
     image.close();
   });
 
@@ -212,7 +248,7 @@ describe('files that shrink under the mapping', () => {
     Atomics.store(flag, 0, 1);
     Atomics.notify(flag, 0);
     const started = Date.now();
-    const err = thrown(() => scanImage(image, slow, { start: 0, end: size, limit: size, phase: 0 })) as ImageIOError;
+    const err = thrown(() => scanImage(image, slow, { start: 0, end: size, limit: size, phase: 0 }, { io: 'map' })) as ImageIOError;
     expect(Date.now() - started).toBeLessThan(20_000);
     await once(truncator, 'exit');
     expect(err).toBeInstanceOf(ImageIOError);

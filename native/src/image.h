@@ -22,6 +22,7 @@ class ImageHandle : public Napi::ObjectWrap<ImageHandle> {
 
   const std::string& path() const { return path_; }
   const uint8_t* data() const { return data_; }
+  int fd() const { return fd_; }
   uint64_t size() const { return size_; }
   bool closed() const { return data_ == nullptr; }
 
