@@ -155,6 +155,20 @@ describe('scan windows', () => {
   });
 });
 
+describe('scanBuffer', () => {
+  it('scans a view into a larger buffer, offsets relative to the view', () => {
+    const backing = new Uint8Array(4096);
+    backing.fill(7, 1000, 1001);
+    backing.fill(7, 1064, 1065);
+    const view = backing.subarray(1000, 2000);
+    const p = compileProgram({ alignment: 8, constraints: [{ kind: 'eq', offset: 0, width: 1, value: 7n }] });
+    const w = { start: 0, end: view.length, limit: view.length, phase: 0 };
+    expect(Array.from(scanBuffer(view, p, w))).toEqual([0, 64]);
+    expect(scanReference(view, { alignment: 8, constraints: [{ kind: 'eq', offset: 0, width: 1, value: 7n }] }, w)).toEqual([0, 64]);
+    expect(Array.from(scanBuffer(Buffer.from(view), p, w))).toEqual([0, 64]);
+  });
+});
+
 describe('sumU64', () => {
   it('sums the u64 words of a range, mod 2^64, with and without AVX2', () => {
     const size = 100_003;
