@@ -50,6 +50,19 @@ describe('openImage', () => {
     expect(() => sumU64(image, 0, 8)).toThrow(new UsageError(`sumU64: the image ${file} is closed`));
   });
 
+  it('a window getter that closes the image mid-call gets a UsageError, not a read of unmapped memory', () => {
+    const file = fileOf('getter.bin', new Uint8Array(1 << 16).fill(1));
+    const p = compileProgram(anyByte);
+    for (const io of ['map', 'read'] as const) {
+      const image = openImage(file);
+      const sneaky = { start: 0, end: 1 << 16, limit: 1 << 16, get phase() { image.close(); return 0; } };
+      expect(() => scanImage(image, p, sneaky, { io })).toThrow(new UsageError(`scan: the image ${file} is closed`));
+    }
+    const image = openImage(file);
+    const closing = { get simd() { image.close(); return true; } };
+    expect(() => sumU64(image, 0, 1 << 16, closing)).toThrow(new UsageError(`sumU64: the image ${file} is closed`));
+  });
+
   it('a missing file is an ImageIOError naming the path and errno', () => {
     const file = path.join(dir, 'missing.bin');
     const err = thrown(() => openImage(file)) as ImageIOError;
@@ -166,6 +179,25 @@ describe('scanBuffer', () => {
     expect(Array.from(scanBuffer(view, p, w))).toEqual([0, 64]);
     expect(scanReference(view, { alignment: 8, constraints: [{ kind: 'eq', offset: 0, width: 1, value: 7n }] }, w)).toEqual([0, 64]);
     expect(Array.from(scanBuffer(Buffer.from(view), p, w))).toEqual([0, 64]);
+  });
+});
+
+describe('scanBuffer and a detached buffer', () => {
+  it('a window getter that transfers the buffer away gets a UsageError, not a read of freed memory', () => {
+    const bytes = new Uint8Array(1 << 16).fill(1);
+    const p = compileProgram(anyByte);
+    const sneaky = {
+      start: 0,
+      end: 1 << 16,
+      limit: 1 << 16,
+      get phase() {
+        structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+        return 0;
+      },
+    };
+    expect(() => scanBuffer(bytes, p, sneaky)).toThrow(
+      new UsageError('scan window [0x0, 0x10000) reads up to 0x10000, past the end of the buffer (0x0 bytes)'),
+    );
   });
 });
 

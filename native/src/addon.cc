@@ -194,10 +194,11 @@ Napi::Value CompileProgram(const Napi::CallbackInfo& info) {
 Napi::Value Scan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ImageHandle& img = ImageHandle::From(env, info[0], "scan");
-  img.requireOpen(env, "scan");
   const Program& program = ProgramHandle::From(env, info[1], "scan");
   const Window w = parseWindow(env, info[2]);
   const ScanOptions opt = parseOptions(env, info[3]);
+  // Only now: the parsing above ran JS getters, which could have closed the image.
+  img.requireOpen(env, "scan");
   requireCovered(env, img, w.limit, windowText(w));
 
   std::vector<double> hits;
@@ -226,10 +227,12 @@ Napi::Value ScanBuffer(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throwUsage(env, "scanBuffer: buffer must be a Uint8Array (got " + describe(info[0]) + ")");
   }
-  const Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
   const Program& program = ProgramHandle::From(env, info[1], "scanBuffer");
   const Window w = parseWindow(env, info[2]);
   const ScanOptions opt = parseOptions(env, info[3]);
+  // Taken only now: node-addon-api caches the data pointer and length, and the
+  // getters run while parsing could have detached (transferred) the buffer.
+  const Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
   if (w.limit > buf.ByteLength()) {
     throwUsage(env, windowText(w) + ", past the end of the buffer (" + hex(buf.ByteLength()) + " bytes)");
   }
@@ -255,11 +258,11 @@ void runSumJob(void* arg) {
 Napi::Value SumU64(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ImageHandle& img = ImageHandle::From(env, info[0], "sumU64");
-  img.requireOpen(env, "sumU64");
   const uint64_t start = nonNegative(env, info[1], "sumU64: start");
   const uint64_t end = nonNegative(env, info[2], "sumU64: end");
   if (end < start) throwUsage(env, "sumU64: end (" + hex(end) + ") must not be less than start (" + hex(start) + ")");
   const ScanOptions opt = parseOptions(env, info[3]);
+  img.requireOpen(env, "sumU64");  // after the getters parseOptions may have run
   requireCovered(env, img, end, "sumU64 range [" + hex(start) + ", " + hex(end) + ")");
   populate(img, start, end);
   SumJob job{img.data(), start, end, opt.simd, 0};
