@@ -3,6 +3,13 @@
 export * from './errors.js';
 export * from './addr.js';
 export * from './signatures/program.js';
+export * from './signatures/format.js';
+export { loadSignature, resolveSignature, type Signature, type ResolvedConstraint, type ResolvedEdge } from './signatures/load.js';
+export { judge, evaluateEdge, type KernelSpace, type EdgeResult, type Verdict } from './signatures/edges.js';
+export { scanReference, evaluateAt } from './signatures/reference.js';
+export { validateProgram } from './signatures/validate.js';
+export { openImage as openNativeImage, compileProgram, scanImage, scanBuffer } from './native/index.js';
+export type * from './os/types.js';
 export * from './types/index.js';
 export * from './layers/index.js';
 export { KCARVE_VERSION } from './version.js';

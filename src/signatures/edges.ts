@@ -10,7 +10,8 @@
 import { InvalidAddressError } from '../errors.js';
 import type { PhysAddr, VirtAddr } from '../addr.js';
 import type { ResolvedEdge, Signature } from './load.js';
-import type { PointerMode, Width } from './program.js';
+import type { PointerMode } from './program.js';
+import { readField as readUnsigned } from './reference.js';
 
 /** The kernel's address space as far as a scan knows it. */
 export interface KernelSpace {
@@ -40,12 +41,6 @@ export interface Verdict {
   accepted: boolean;
 }
 
-/** Little-endian unsigned read of 1/2/4/8 bytes. */
-export function readUnsigned(bytes: Uint8Array, offset: number, width: Width): bigint {
-  let v = 0n;
-  for (let i = width - 1; i >= 0; i -= 1) v = (v << 8n) | BigInt(bytes[offset + i]!);
-  return v;
-}
 
 export interface EdgeContext {
   space: KernelSpace;
