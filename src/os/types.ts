@@ -80,6 +80,16 @@ export interface ListWalkResult {
   stoppedBecause?: string;
 }
 
+/** A source of "this object is a process the kernel knows about" other than the scan. */
+export interface ViewResult {
+  /** `tasks-list`, `thread-lists`, `pid-links`, `children`, `ActiveProcessLinks`, `ThreadListHead` ... */
+  name: string;
+  /** Objects this source reaches, by physical address. */
+  pas: PhysAddr[];
+  /** Why the source stopped early or could not be used, if so. */
+  note?: string;
+}
+
 export interface OsSupport {
   os: OsName;
   /**
@@ -93,4 +103,10 @@ export interface OsSupport {
   carve(sig: Signature, bytes: Uint8Array, pa: PhysAddr, space: KernelSpace): Omit<ProcessRecord, 'edges' | 'confidence'>;
   /** Walk the kernel's own process list from its head, with cycle and length guards. */
   walkList(image: PhysicalReader, sig: Signature, space: KernelSpace, info: KernelSpaceInfo, hints: DiscoveryHints): ListWalkResult;
+  /**
+   * Other views the kernel keeps (Linux thread lists, pid links, children lists;
+   * Windows thread lists, PspCidTable), starting from the list walk and the scan's
+   * records. The list walk itself is view `list` and need not be repeated.
+   */
+  views(image: PhysicalReader, sig: Signature, space: KernelSpace, info: KernelSpaceInfo, walk: ListWalkResult, records: readonly ProcessRecord[]): ViewResult[];
 }
