@@ -34,10 +34,11 @@ export interface KernelSpaceInfo {
 
 /** What Linux discovery finds beyond the address space itself (plain data, hex strings). */
 export interface LinuxSpaceInfo {
-  /** VA of init_task, whose `tasks` list is the kernel's process list, when found. */
-  initTaskVa?: string;
-  /** Physical ranges [start, end) the kernel-image map covers: objects there live at image VAs. */
-  kernelImagePhys?: Array<[string, string]>;
+  /**
+   * init_task, whose `tasks` list is the kernel's process list, when found: its VA
+   * (in the kernel image, not the direct map), PA and size in bytes.
+   */
+  initTask?: { va: string; pa: string; size: number };
   /**
    * The task_struct cache's SLUB free pointer: its offset in the object, the
    * CONFIG_SLAB_FREELIST_HARDENED key (s->random; absent when not hardened), the slot

@@ -193,9 +193,7 @@ export function discoverLinux(image: PhysicalReader, sig: Signature, candidates:
     }
   }
 
-  const linux: LinuxSpaceInfo = {
-    kernelImagePhys: map.ranges.map((r) => [hex(r.pa), hex(r.pa + r.length)] as [string, string]),
-  };
+  const linux: LinuxSpaceInfo = {};
   const info: KernelSpaceInfo = {
     os: 'linux',
     pointerMode: levels === 5 ? 'x86-64-5' : 'x86-64-4',
@@ -210,7 +208,7 @@ export function discoverLinux(image: PhysicalReader, sig: Signature, candidates:
   // 4. init_task.
   const space = new LinuxKernelSpace(image, info);
   const init = findInitTask(space, objects, t, hints, map, evidence);
-  if (init !== undefined) linux.initTaskVa = hex(init);
+  if (init !== undefined) linux.initTask = { va: hex(init.va), pa: hex(init.pa), size: t.size };
 
   // 5. The task_struct cache's free-pointer key.
   const key = findFreelistKey({ slots: objects.filter((o) => !isImageObject(o, t)), pageOffsetBase: pob, alignment: sig.alignment, window: freePointerWindow(sig.layout, sig.targetType) });
@@ -256,7 +254,7 @@ function tryTranslate(image: PhysicalReader, mode: ReturnType<typeof pagingMode>
 function idleTaskAt(space: LinuxKernelSpace, t: TaskLayout, va: bigint): PhysAddr | undefined {
   try {
     const pa = space.translateVirt(virt(va));
-    const bytes = space.readPhys(pa, t.tasks.offset + t.tasks.size);
+    const bytes = space.readPhys(pa, t.pid.offset + t.pid.size);
     const pid = readI32(bytes, t.pid);
     return pid === 0 ? pa : undefined;
   } catch (err) {
@@ -265,21 +263,30 @@ function idleTaskAt(space: LinuxKernelSpace, t: TaskLayout, va: bigint): PhysAdd
   }
 }
 
-function findInitTask(space: LinuxKernelSpace, objects: readonly CandidateBytes[], t: TaskLayout, hints: DiscoveryHints, map: KernelImageMap, evidence: string[]): bigint | undefined {
+function findInitTask(
+  space: LinuxKernelSpace,
+  objects: readonly CandidateBytes[],
+  t: TaskLayout,
+  hints: DiscoveryHints,
+  map: KernelImageMap,
+  evidence: string[],
+): { va: bigint; pa: PhysAddr } | undefined {
   const symbol = runtimeSymbol(hints, 'init_task', map, evidence);
   if (symbol !== undefined) {
-    if (idleTaskAt(space, t, symbol) !== undefined) {
+    const pa = idleTaskAt(space, t, symbol);
+    if (pa !== undefined) {
       evidence.push(`init_task ${hex(symbol)} from the symbol`);
-      return symbol;
+      return { va: symbol, pa };
     }
     evidence.push(`the init_task symbol ${hex(symbol)} holds no pid-0 task; ignored`);
   }
+  // The pid-0 idle candidate whose own self-pointers say it lives at a kernel-image VA.
   for (const o of objects) {
     if (!isImageObject(o, t)) continue;
-    const va = space.virtOfPhys(o.pa);
-    if (va !== undefined && BigInt(va) >= START_KERNEL_MAP) {
-      evidence.push(`init_task ${hex(va)}: the pid-0 idle candidate at ${hex(o.pa)} lies in the kernel image`);
-      return BigInt(va);
+    const va = BigInt(o.pa) + (space.kernelImageDelta ?? 0n);
+    if (space.kernelImageDelta !== undefined && va >= START_KERNEL_MAP && idleTaskAt(space, t, va) === o.pa) {
+      evidence.push(`init_task ${hex(va)}: the pid-0 idle candidate at ${hex(o.pa)}, at that VA through the kernel image map`);
+      return { va, pa: o.pa };
     }
   }
   // A task next to init_task on the list points into the kernel image.
@@ -290,9 +297,10 @@ function findInitTask(space: LinuxKernelSpace, objects: readonly CandidateBytes[
       if (ptr === undefined || ptr < START_KERNEL_MAP || seen.has(ptr)) continue;
       seen.add(ptr);
       const va = ptr - BigInt(t.tasks.offset);
-      if (idleTaskAt(space, t, va) !== undefined) {
+      const pa = idleTaskAt(space, t, va);
+      if (pa !== undefined) {
         evidence.push(`init_task ${hex(va)}: the tasks link of the candidate at ${hex(o.pa)} points to a pid-0 task in the kernel image`);
-        return va;
+        return { va, pa };
       }
     }
   }

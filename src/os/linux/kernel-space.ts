@@ -22,7 +22,8 @@ export class LinuxKernelSpace implements KernelSpace {
   readonly pagingLevels: number;
   readonly walker: PagingTranslator | undefined;
   private readonly directMapEnd: bigint;
-  private readonly imagePhys: Array<[number, number]>;
+  /** init_task: the one task object in the kernel image, addressed by its image VA. */
+  private readonly initTask: { va: bigint; pa: number; size: number } | undefined;
 
   constructor(
     readonly image: PhysicalReader,
@@ -36,7 +37,8 @@ export class LinuxKernelSpace implements KernelSpace {
     this.directMapEnd = this.pageOffsetBase + (info.pagingLevels === 5 ? DIRECT_MAP_SIZE_L5 : DIRECT_MAP_SIZE_L4);
     this.kernelImageDelta = info.kernelImageDelta === undefined ? undefined : BigInt(info.kernelImageDelta);
     this.walker = info.dtb === undefined ? undefined : new PagingTranslator(image, pagingMode(info.pagingLevels), phys(BigInt(info.dtb)));
-    this.imagePhys = (info.linux?.kernelImagePhys ?? []).map(([a, b]) => [Number(BigInt(a)), Number(BigInt(b))]);
+    const it = info.linux?.initTask;
+    this.initTask = it && { va: BigInt(it.va), pa: Number(BigInt(it.pa)), size: it.size };
   }
 
   translateVirt(va: VirtAddr): PhysAddr {
@@ -51,12 +53,15 @@ export class LinuxKernelSpace implements KernelSpace {
     return this.walker.translateVirt(va);
   }
 
+  /**
+   * The direct-map VA, except inside init_task, which the kernel addresses by its
+   * kernel-image VA. (Other bytes of the kernel image's physical range cannot be told
+   * apart this way: freed init memory there is reused by slabs, addressed through the
+   * direct map, while the image map may still cover it when PTI is off.)
+   */
   virtOfPhys(pa: PhysAddr): VirtAddr | undefined {
-    if (this.kernelImageDelta !== undefined) {
-      for (const [start, end] of this.imagePhys) {
-        if (pa >= start && pa < end) return virt(BigInt(pa) + this.kernelImageDelta);
-      }
-    }
+    const it = this.initTask;
+    if (it !== undefined && pa >= it.pa && pa < it.pa + it.size) return virt(it.va + BigInt(pa - it.pa));
     return virt(this.pageOffsetBase + BigInt(pa));
   }
 
