@@ -250,13 +250,14 @@ function tryTranslate(image: PhysicalReader, mode: ReturnType<typeof pagingMode>
   }
 }
 
-/** Is there a pid-0 task at `va`? Returns its PA. */
+/** Is there a pid-0 idle task (PF_IDLE, include/linux/sched.h) at `va`? Returns its PA. */
 function idleTaskAt(space: LinuxKernelSpace, t: TaskLayout, va: bigint): PhysAddr | undefined {
   try {
     const pa = space.translateVirt(virt(va));
-    const bytes = space.readPhys(pa, t.pid.offset + t.pid.size);
-    const pid = readI32(bytes, t.pid);
-    return pid === 0 ? pa : undefined;
+    const end = Math.max(t.pid.offset + t.pid.size, t.flags.offset + t.flags.size, t.tasks.offset + t.tasks.size);
+    const o = { pa, bytes: space.readPhys(pa, end) };
+    const next = readU(o.bytes, t.tasks.offset + t.listNext, 8) ?? 0n;
+    return isImageObject(o, t) && next >= KERNEL_HALF_L4 ? pa : undefined;
   } catch (err) {
     if (err instanceof InvalidAddressError || err instanceof RangeError) return undefined;
     throw err;
@@ -278,7 +279,7 @@ function findInitTask(
       evidence.push(`init_task ${hex(symbol)} from the symbol`);
       return { va: symbol, pa };
     }
-    evidence.push(`the init_task symbol ${hex(symbol)} holds no pid-0 task; ignored`);
+    evidence.push(`the init_task symbol ${hex(symbol)} holds no pid-0 idle task; ignored`);
   }
   // The pid-0 idle candidate whose own self-pointers say it lives at a kernel-image VA.
   for (const o of objects) {

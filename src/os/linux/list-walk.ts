@@ -53,8 +53,9 @@ export function walkKernelList(space: KernelSpace, head: bigint, options: WalkOp
     const va = node - BigInt(options.containerDelta);
     try {
       const pa = space.translateVirt(virt(va));
+      const next = readNext(node);
       entries.push({ va, pa });
-      node = readNext(node);
+      node = next;
     } catch (err) {
       if (err instanceof InvalidAddressError || err instanceof RangeError) {
         return { entries, stoppedBecause: `an unreadable link ${hex(node)} after ${entries.length} entries: ${(err as Error).message}` };

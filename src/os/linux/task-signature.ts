@@ -172,6 +172,8 @@ export function linuxTaskSignature(layout: Layout, options: TaskSignatureOptions
   add({ field: 'real_parent', kind: 'kptr', provenance: header('kernel/fork.c copy_process: real_parent is a task (init_task points to itself)') });
   add({ field: 'group_leader', kind: 'kptr', provenance: header('kernel/fork.c copy_process: group_leader is the task itself or its thread-group leader') });
   add({ field: 'mm', kind: 'kptr_or_null', provenance: header('kernel threads have no mm; kernel/exit.c exit_mm clears it') });
+  add({ field: 'active_mm', kind: 'kptr_or_null', provenance: header('kernel/sched/core.c context_switch: the mm a kernel thread borrows (lazy TLB); NULL while it sleeps, after exit_mm') });
+  add({ field: 'thread_pid', kind: 'kptr_or_null', provenance: header('kernel/pid.c: the task\'s struct pid; detach_pid (__change_pid) sets it to NULL at release') });
   if (has('cpus_ptr')) add({ field: 'cpus_ptr', kind: 'kptr', provenance: header('kernel/fork.c dup_task_struct: cpus_ptr = &tsk->cpus_mask') });
 
   if (options.kernel === '6.1') {
