@@ -9,16 +9,16 @@ import { discoverLinux } from '../src/os/linux/discover.js';
 import { linuxTaskSignature } from '../src/os/linux/task-signature.js';
 import { resolveSignature, type Signature } from '../src/signatures/load.js';
 import { scanReference } from '../src/signatures/reference.js';
-import { MINI, debianLayout, miniKernel } from './helpers/linux-mini.js';
+import { MINI, MINI_POB_L5, debianLayout, miniKernel } from './helpers/linux-mini.js';
 
 function signature(): Signature {
   const layout = debianLayout();
   return resolveSignature(linuxTaskSignature(layout, { kernel: '6.1' }).doc, 'mini.sig.json', { layout });
 }
 
-function candidates(image: MemoryPhysical, sig: Signature): PhysAddr[] {
+function candidates(image: MemoryPhysical, sig: Signature, mode: 'x86-64-4' | 'x86-64-5' = 'x86-64-4'): PhysAddr[] {
   const all = image.readPhys(phys(0), MINI.ram);
-  return scanReference(all, sig.program('x86-64-4'), { start: 0, end: MINI.ram, limit: MINI.ram, phase: 0 }).map((x) => phys(x));
+  return scanReference(all, sig.program(mode), { start: 0, end: MINI.ram, limit: MINI.ram, phase: 0 }).map((x) => phys(x));
 }
 
 function discoveryError(f: () => unknown): DiscoveryError {
@@ -53,6 +53,17 @@ describe('Linux discovery on a synthetic kernel', () => {
       },
     });
     expect(info.evidence.join('\n')).toContain('self-pointers of 5 of 5 voting candidates');
+  });
+
+  it('tells 5-level paging from the shape of the direct-map base and verifies it with the page tables', () => {
+    const k = miniKernel({ levels: 5 });
+    // A 4-level pointer test rejects 5-level kernel pointers; the permissive mode finds every task.
+    expect(candidates(k.image, sig, 'x86-64-4')).toEqual([]);
+    const hits = candidates(k.image, sig, 'x86-64-5');
+    expect(hits).toEqual(k.tasks.map((t) => t.pa));
+    const info = discoverLinux(k.image, sig, hits, {});
+    expect(info).toMatchObject({ pagingLevels: 5, pointerMode: 'x86-64-5', pageOffsetBase: `0x${MINI_POB_L5.toString(16)}`, dtb: `0x${MINI.initTopPgt.toString(16)}` });
+    expect(info.evidence[1]).toMatch(/^5-level paging: mm->pgd of the candidate at 0x600000 0x100000 maps 0xff11234000000000 to physical 0/);
   });
 
   it('uses a page_offset_base hint and says whether the self-pointers agree', () => {

@@ -105,6 +105,8 @@ describe('Linux support on a real QEMU image, no symbols', () => {
           linux: { initTask: { va: truth.layout.init_task_va, pa: truth.layout.init_task_pa } },
         });
         expect(BigInt(info.kernelImageDelta!)).toBe(BigInt(truth.layout.init_task_va) - BigInt(truth.layout.init_task_pa));
+        // The ELF core's CPU note gives a root (CR3) and 5-level or not (CR4.LA57); the raw file has only mm->pgd.
+        expect(info.evidence[1]).toMatch(which === 'elf' ? /^4-level paging: CR3 of CPU 0 \(QEMU note\)/ : /^4-level paging: mm->pgd of the candidate at /);
       });
 
       it('finds every live and hidden task with no false positive; exited ones carry exit evidence', () => {

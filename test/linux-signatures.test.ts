@@ -174,3 +174,31 @@ describe('kcarve signature linux', () => {
     expect(err).toContain("option '--kernel <version>' argument '5.10' is invalid. must be one of 6.1");
   });
 });
+
+describe('measuring a signature on an image with truth', () => {
+  it('counts support, negative rate and hits of each constraint on the synthetic kernel', async () => {
+    const { miniKernel, MINI } = await import('./helpers/linux-mini.js');
+    const { writeFileSync } = await import('node:fs');
+    const { openImage } = await import('../src/layers/open-image.js');
+    const { measureSignature } = await import('../src/signatures/measure.js');
+    const k = miniKernel();
+    const file = join(mkdtempSync(join(tmpdir(), 'kcarve-measure-')), 'mini.raw');
+    writeFileSync(file, k.image.readPhys(0 as never, MINI.ram));
+    const image = openImage(file);
+    try {
+      const sig = resolveSignature(linuxTaskSignature(layout, { kernel: '6.1' }).doc, 'mini.sig.json', { layout });
+      const m = measureSignature(sig, [{ name: 'mini', image, positives: k.tasks.map((t) => t.pa) }], 'x86-64-4');
+      expect(m.samples).toEqual([{ name: 'mini', positives: 6, found: 6, falsePositives: 0, positions: MINI.ram / 64 }]);
+      expect(m.fpPerGiB).toBe(0);
+      for (const c of m.constraints) expect(c.support).toBe(1);
+      // Few other positions hold a kernel-image pointer where sched_class would be (init_task's own
+      // image-VA fields); zero-filled memory passes `stack aligned`.
+      expect(m.constraints[0]).toMatchObject({ where: '$.constraints[0]', support: 1 });
+      expect(m.constraints[0]!.negativeRate * (MINI.ram / 64 - 6)).toBeLessThanOrEqual(4);
+      expect(m.constraints[3]!.where).toBe('$.constraints[3]');
+      expect(m.constraints[3]!.negativeRate).toBeGreaterThan(0.99);
+    } finally {
+      image.close();
+    }
+  });
+});

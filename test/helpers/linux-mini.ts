@@ -6,7 +6,7 @@
 import { type PhysAddr, phys, virt } from '../../src/addr.js';
 import { MemoryPhysical } from '../../src/layers/memory-physical.js';
 import { PageTableBuilder, bumpAllocator } from '../../src/layers/page-table-builder.js';
-import { X86_64_4LEVEL } from '../../src/layers/paging-modes.js';
+import { X86_64_4LEVEL, X86_64_5LEVEL } from '../../src/layers/paging-modes.js';
 import { swab64 } from '../../src/os/linux/freelist.js';
 import { loadLayout, shippedKernelBtfPath } from '../../src/types/load.js';
 import type { Layout } from '../../src/types/layout.js';
@@ -77,17 +77,20 @@ function slotPa(slot: number): number {
 }
 
 /** Build the mini kernel. `options.tasks` replaces the default task set. */
-export function miniKernel(options: { tasks?: MiniTask[]; withMm?: boolean } = {}): MiniKernel {
+/** The direct-map base the mini kernel uses with 5-level paging (1 GiB aligned, above __PAGE_OFFSET_BASE_L5). */
+export const MINI_POB_L5 = 0xff11_2340_0000_0000n;
+
+export function miniKernel(options: { tasks?: MiniTask[]; withMm?: boolean; levels?: 4 | 5 } = {}): MiniKernel {
   const layout = debianLayout();
   const T = 'task_struct';
   const size = layout.sizeOf(T);
   const ram = new Uint8Array(MINI.ram);
   const image = new MemoryPhysical([{ paddr: phys(0), bytes: ram }], '<mini-kernel>');
-  const pob = MINI.pageOffsetBase;
+  const pob = options.levels === 5 ? MINI_POB_L5 : MINI.pageOffsetBase;
   const imageDelta = MINI.imageVa - BigInt(MINI.imagePa);
 
   // Page tables: the direct map over all RAM, and the kernel image (2 MiB pages).
-  const pt = new PageTableBuilder(X86_64_4LEVEL, bumpAllocator(MINI.processRoot, MINI.processRoot + 0x80000));
+  const pt = new PageTableBuilder(options.levels === 5 ? X86_64_5LEVEL : X86_64_4LEVEL, bumpAllocator(MINI.processRoot, MINI.processRoot + 0x80000));
   pt.mapRange(virt(pob), phys(0), MINI.ram);
   pt.mapRange(virt(MINI.imageVa), phys(MINI.imagePa), 0x200000);
   pt.writeTo(image);
