@@ -1,0 +1,4 @@
+// The synthetic worlds `kcarve synth --os` knows: one line per OS plug-in (see world.ts).
+import type { WorldPlugin } from './world.js';
+
+export const WORLDS: readonly WorldPlugin[] = [];
