@@ -90,7 +90,7 @@ export function slabTemplate(rng: Prng, env: NoiseEnv, page: TemplatePage): void
           at += ps;
           break;
         case 'name': {
-          const name = rng.pick([...NAME_WORDS, ...env.words.slice(0, 64)]);
+          const name = rng.chance(0.02) && env.words.length > 0 ? rng.pick(env.words) : rng.pick(NAME_WORDS);
           page.ascii(at, name.slice(0, 2 * ps - 1));
           at += 2 * ps;
           break;

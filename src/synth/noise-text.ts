@@ -24,23 +24,30 @@ const MESSAGES = [
 const PATHS = ['/usr/bin/', '/usr/sbin/', '/usr/lib/x86_64-linux-gnu/', '/etc/', '/var/log/', '/run/systemd/', '/proc/self/', '/sys/fs/cgroup/', '/home/user/', '/tmp/', '/dev/'];
 const FILES = ['libc.so.6', 'ld-linux-x86-64.so.2', 'passwd', 'resolv.conf', 'journal', 'notify', 'status', 'cmdline', 'syslog', 'auth.log', 'ssh_config', 'bashrc', 'null', 'pts/0'];
 const ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'TERM=linux', 'LANG=C.UTF-8', 'SHELL=/bin/bash', 'USER=root', 'LOGNAME=root', 'PWD=/', 'SHLVL=1', 'INVOCATION_ID=5f1c0e9b2a6d4c3e8f7a1b2c3d4e5f60', 'JOURNAL_STREAM=8:12345'];
+/**
+ * How often a text string names one of the world's own words (its processes). Calibrated on
+ * the real 256 MiB guests: a search for the truth's process names finds 7-20 hits per task
+ * there (bench/synth-naive.ts on datasets/build/train); a rate of a few percent gives the
+ * same order on a default world, where templates repeat across pages.
+ */
+const WORLD_WORD_RATE = 0.01;
 const PROGRAMS = ['systemd', 'systemd-journald', 'systemd-udevd', 'sshd', 'cron', 'rsyslogd', 'dbus-daemon', 'agetty', 'bash', 'sh', 'login', 'kworker/0:1', 'ksoftirqd/0', 'python3', 'nginx', 'postgres'];
 
 function logLine(rng: Prng, env: NoiseEnv): string {
   const secs = rng.int(5000);
   const micros = String(rng.int(1e6)).padStart(6, '0');
-  const who = rng.chance(0.3) && env.words.length > 0 ? `${rng.pick(env.words)}[${1 + rng.int(30000)}]` : rng.pick(SUBSYSTEMS);
+  const who = rng.chance(WORLD_WORD_RATE) && env.words.length > 0 ? `${rng.pick(env.words)}[${1 + rng.int(30000)}]` : rng.pick(SUBSYSTEMS);
   return `[${String(secs).padStart(5, ' ')}.${micros}] ${who}: ${rng.pick(MESSAGES)}\n`;
 }
 
 function path(rng: Prng, env: NoiseEnv): string {
-  const file = rng.chance(0.3) && env.words.length > 0 ? rng.pick(env.words) : rng.pick(FILES);
+  const file = rng.chance(WORLD_WORD_RATE) && env.words.length > 0 ? rng.pick(env.words) : rng.pick(FILES);
   return `${rng.pick(PATHS)}${file}\0`;
 }
 
 /** An argv/envp block as it sits at the top of a process stack: NUL-separated strings. */
 function argvBlock(rng: Prng, env: NoiseEnv): string {
-  const prog = rng.chance(0.5) && env.words.length > 0 ? rng.pick(env.words) : rng.pick(PROGRAMS);
+  const prog = rng.chance(WORLD_WORD_RATE) && env.words.length > 0 ? rng.pick(env.words) : rng.pick(PROGRAMS);
   const args = [prog, ...Array.from({ length: rng.int(4) }, () => rng.pick(['-D', '--daemon', '-f', '/etc/ssh/sshd_config', '-n', '--system', '-q']))];
   const envs = Array.from({ length: 2 + rng.int(6) }, () => rng.pick(ENV));
   return `${[...args, ...envs].join('\0')}\0`;

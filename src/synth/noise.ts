@@ -167,8 +167,9 @@ export class NoiseBank {
    * `view` is a DataView over dst's whole buffer region (dst.byteOffset-based).
    */
   fillPage(kind: number, pfn: number, dst: Uint8Array, offset: number, view: DataView): void {
+    const PAGE = 4096; // local: this runs once per page of the image
     if (kind === 0) {
-      dst.fill(0, offset, offset + PAGE_SIZE);
+      dst.fill(0, offset, offset + PAGE);
       return;
     }
     const set = this.sets[kind];
@@ -176,21 +177,21 @@ export class NoiseBank {
     const h1 = mix32((pfn ^ this.salt) + Math.imul(kind, 0x9e3779b1));
     const t = h1 % set.relocs.length;
     const shift = set.rotate ? ((h1 >>> 16) & 63) * 64 : 0;
-    const src = set.pages.subarray(t * PAGE_SIZE, (t + 1) * PAGE_SIZE);
+    const src = set.pages.subarray(t * PAGE, (t + 1) * PAGE);
     if (shift === 0) {
       dst.set(src, offset);
     } else {
       dst.set(src.subarray(shift), offset);
-      dst.set(src.subarray(0, shift), offset + PAGE_SIZE - shift);
+      dst.set(src.subarray(0, shift), offset + PAGE - shift);
     }
     const relocs = set.relocs[t]!;
     if (relocs.length > 0) {
       // va of the page = selfBase + pfn * 4096, as two 32-bit halves.
-      const pageLo = this.baseLo + (pfn % 1048576) * PAGE_SIZE;
+      const pageLo = this.baseLo + (pfn % 1048576) * PAGE;
       const pageHi = this.baseHi + Math.floor(pfn / 1048576);
       for (let i = 0; i < relocs.length; i += 2) {
-        const at = (relocs[i]! - shift) & (PAGE_SIZE - 1);
-        const target = (relocs[i + 1]! - shift) & (PAGE_SIZE - 1);
+        const at = (relocs[i]! - shift) & (PAGE - 1);
+        const target = (relocs[i + 1]! - shift) & (PAGE - 1);
         const lo = pageLo + target;
         if (this.env.pointerSize === 8) {
           view.setUint32(offset + at, lo >>> 0, true);

@@ -49,7 +49,7 @@ export class PageContent {
   /** The background bytes of page `pfn` into dst[offset, offset + 4096). */
   fillPage(pfn: number, dst: Uint8Array, offset: number, view: DataView): void {
     const kind = this.kindAt(pfn);
-    if (kind === 0) dst.fill(0, offset, offset + PAGE_SIZE);
+    if (kind === 0) dst.fill(0, offset, offset + 4096);
     else this.bank.fillPage(kind, pfn, dst, offset, view);
   }
 
@@ -95,10 +95,10 @@ export interface BackgroundOptions {
 export const DEFAULT_MIX: Readonly<Record<number, number>> = {
   [NoiseKind.slab]: 22,
   [NoiseKind.structPages]: 3,
-  [NoiseKind.text]: 7,
+  [NoiseKind.text]: 3,
   [NoiseKind.code]: 18,
   [NoiseKind.entropy]: 25,
-  [NoiseKind.sparse]: 20,
+  [NoiseKind.sparse]: 24,
   [NoiseKind.pageTable]: 5,
 };
 

@@ -178,7 +178,10 @@ export function buildKernelSpace(options: { paging: 4 | 5; kaslr: boolean }, bui
   pages.reserve(textPa, image.size);
   // Content of the image: code, then read-only data (strings, tables), then data and bss.
   content.setKind(textPa, image.textEnd, NoiseKind.code);
-  content.setKind(textPa + image.textEnd, image.rodataEnd - image.textEnd, NoiseKind.text);
+  // .rodata: strings (printk formats, names) in a third of it, tables in the rest.
+  for (let off = image.textEnd; off < image.rodataEnd; off += TWO_MIB) {
+    content.setKind(textPa + off, Math.min(TWO_MIB, image.rodataEnd - off), (off / TWO_MIB) % 3 === 0 ? NoiseKind.text : NoiseKind.sparse);
+  }
   content.setKind(textPa + image.rodataEnd, image.size - image.rodataEnd, NoiseKind.sparse);
 
   const mode = paging === 5 ? X86_64_5LEVEL : X86_64_4LEVEL;

@@ -62,9 +62,11 @@ export function linkTaskLists(o: LinuxOffsets, all: readonly LTask[], hidden: re
   // init_task's own thread_node sits on init_signals.thread_head.
   const initNodes = new ListModel([{ obj: init.signal, off: o.signal.threadHead }, node(init, 'thread_node')]);
 
-  // Exits, in creation order (every exit happened before the DKOM).
-  for (const t of all) {
-    if (!exited(t)) continue;
+  // Exits (all before the DKOM): process by process in creation order, threads before
+  // their leader (a group's threads end first, so each leaves thread_head as its last entry:
+  // the real exited tasks' thread_node.next is always their signal's thread_head).
+  const exitOrder = leaders.filter(exited).flatMap((L) => [...L.threads.filter(exited).reverse(), L]);
+  for (const t of exitOrder) {
     const L = t.leader;
     groupLists.get(L)!.delRcu(node(t, 'thread_group'));
     nodeLists.get(L)!.delRcu(node(t, 'thread_node'));
@@ -94,7 +96,13 @@ export function linkTaskLists(o: LinuxOffsets, all: readonly LTask[], hidden: re
   return { tasks: tasksList };
 }
 
-/** pid hlists: PID for every live task, TGID for leaders, PGID/SID chains per session. */
+/**
+ * pid hlists: PID for every live task, TGID for leaders, and PGID/SID. attach_pid adds at
+ * the head (hlist_add_head_rcu), so a chain runs newest first. No process of the world calls
+ * setsid, as in the real dataset guests: every leader stays in init_task's session and
+ * process group (init_struct_pid), so all leaders share one PGID and one SID chain (the real
+ * tasks' pid_links[2..3] hold direct-map pointers in both fields, measured).
+ */
 function linkPids(o: LinuxOffsets, all: readonly LTask[], init: LTask): void {
   const T = o.task;
   const links = (t: LTask, type: number): ListNode => ({ obj: t.obj, off: T['pid_links']! + 16 * type });
@@ -104,21 +112,18 @@ function linkPids(o: LinuxOffsets, all: readonly LTask[], init: LTask): void {
     linkHlist(head(t, 0), [links(t, 0)]);
     if (t.leader === t) linkHlist(head(t, 1), [links(t, 1)]);
   }
-  const systemd = all.find((t) => t.plan.pid === 1)!;
-  const users = live.filter((t) => t.leader === t && t.plan.kind === 'user');
-  const kthreads = live.filter((t) => t.leader === t && t.plan.kind === 'kthread');
-  for (const type of [2, 3]) {
-    linkHlist(head(systemd, type), users.map((t) => links(t, type)));
-    linkHlist(head(init, type), kthreads.map((t) => links(t, type)));
-  }
+  const leaders = live.filter((t) => t.leader === t);
+  const newestFirst = [...leaders].reverse();
+  for (const type of [2, 3]) linkHlist(head(init, type), newestFirst.map((t) => links(t, type)));
   // Exited tasks: every link they had is hlist_del_rcu'd: next kept (0 when last), pprev poisoned.
   for (const t of all) {
     if (t.plan.status !== 'exited') continue;
     const types = t.leader === t ? [0, 1, 2, 3] : [0];
     for (const type of types) {
       const at = T['pid_links']! + 16 * type;
-      const nextUser = type >= 2 ? users.find((u) => u.plan.id > t.plan.id) : undefined;
-      t.obj.u64(at, nextUser ? nextUser.obj.va + BigInt(at) : 0n);
+      // The chain is newest first: its successor was the newest leader older than it.
+      const older = type >= 2 ? newestFirst.find((u) => u.plan.id < t.plan.id) : undefined;
+      t.obj.u64(at, older ? older.obj.va + BigInt(at) : 0n);
       t.obj.u64(at + 8, LIST_POISON2);
     }
   }

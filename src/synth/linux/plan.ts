@@ -65,6 +65,9 @@ export function checkLinuxCounts(o: SynthOptions): { kthreads: number; users: nu
   if (o.procs < 2) throw new UsageError(`--procs ${o.procs}: a Linux world needs at least 2 processes (systemd and kthreadd)`);
   const kthreads = Math.min(o.procs - 1, Math.max(1, Math.round(o.procs * 0.4)));
   const users = o.procs - kthreads;
+  if (o.threads > 0 && users < 2) {
+    throw new UsageError(`--threads ${o.threads}: threads need a user process besides pid 1; raise --procs (${o.procs} gives ${kthreads} kernel threads and pid 1)`);
+  }
   if (o.hidden > users - 1) {
     throw new UsageError(`--hidden ${o.hidden}: only ${users - 1} user processes can be hidden with --procs ${o.procs} (${kthreads} are kernel threads, pid 1 stays visible)`);
   }
@@ -142,7 +145,8 @@ export function planLinuxWorld(o: SynthOptions, rng: Prng): LinuxPlan {
   }
 
   // Threads of live user processes, created after their leader.
-  const threadOwners = userLeaders.filter((l) => l.status === 'live');
+  // pid 1 stays single-threaded (as systemd and the real guests' init are).
+  const threadOwners = userLeaders.filter((l) => l.status === 'live' && l.pid !== 1);
   for (let i = 0; i < o.threads; i += 1) {
     const leader = rng.pick(threadOwners);
     clock += BigInt(rng.int(500_000_000)) + 1_000_000n;

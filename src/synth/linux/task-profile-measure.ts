@@ -1,5 +1,5 @@
 // Measure a task profile (task-profile.ts) from real Linux images with ground truth
-// (the datasets builder's truth.json + memory.raw). Used by scripts/synth-task-profile.ts
+// (the datasets builder's truth.json + memory.raw). Used by datasets/synth/measure-task-profile.ts
 // to make signatures/synth/<build>.task-profile.json; not used when a world is built.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,7 +63,9 @@ function samplesOf(dir: string, build: LinuxBuild): Sample[] {
   const initVa = BigInt(L['init_task_va']!);
   const ctx = {
     pob: BigInt(L['page_offset_base']!),
-    memEnd: BigInt(t['build']['mem_bytes'] as number),
+    // The direct map's randomised region is at least 10 TB (kernel-space.ts); vmalloc lies
+    // beyond it, so anything within 1 TB of page_offset_base is a direct-map pointer.
+    memEnd: 2n ** 40n,
     text: initVa - BigInt(build.image.initTask),
     vmalloc: BigInt(L['vmalloc_base']!),
     vmemmap: BigInt(L['vmemmap_base']!),

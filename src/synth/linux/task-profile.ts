@@ -1,6 +1,6 @@
 // The statistical shape of real task_structs, word by word, for the fields a world does
 // not set on purpose. Measured from the real Debian 6.1 guests (task-profile-measure.ts,
-// scripts/synth-task-profile.ts) and shipped as JSON: for each category of task (init_task,
+// datasets/synth/measure-task-profile.ts) and shipped as JSON: for each category of task (init_task,
 // kernel thread, user process, user thread, exited) and each 8-byte word of the slab
 // object, how often the word held each kind of value:
 //

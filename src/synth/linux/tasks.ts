@@ -182,8 +182,9 @@ export function fillTask(env: TaskEnv, t: LTask, rng: Prng): void {
   obj.u64(T['thread_pid']!, exited ? 0n : t.pid.va);
   obj.u64(T['start_time']!, t.plan.startTime);
   obj.u64(T['start_boottime']!, t.plan.startTime);
-  obj.u64(T['real_cred']!, t.cred.va);
-  obj.u64(T['cred']!, t.cred.va);
+  // exit_creds (kernel/cred.c) NULLs both when a task is freed.
+  obj.u64(T['real_cred']!, exited ? 0n : t.cred.va);
+  obj.u64(T['cred']!, exited ? 0n : t.cred.va);
   obj.u64(T['signal']!, t.signal.va);
   const comm = new Uint8Array(16);
   comm.set(new TextEncoder().encode(t.plan.comm).subarray(0, 15));
@@ -203,17 +204,16 @@ export function fillTask(env: TaskEnv, t: LTask, rng: Prng): void {
 export function fillCompanions(env: TaskEnv, tasks: readonly LTask[], rng: Prng): void {
   const { o, ks } = env;
   const init = tasks[0]!;
-  const systemd = tasks.find((t) => t.plan.pid === 1)!;
   for (const t of tasks) {
     const members = [t.leader, ...t.leader.threads];
     const alive = members.filter((m) => m.plan.status !== 'exited').length;
     fillPid(o, ks, t.pid, t.plan.pid, t.leader === t && t.plan.kind === 'user' ? 2 : 1);
     if (t.leader !== t) continue;
     fillCred(o, ks, t.cred, t.plan.uid, members.length, rng, env.heap);
-    const session = t.plan.kind === 'user' ? systemd.pid.va : init.pid.va;
+    const session = init.pid.va; // every leader is in init_task's session (lists.ts)
     const tgid = t.plan.kind === 'init' ? init.pid.va : t.pid.va;
     const pids: [bigint, bigint, bigint, bigint] = t.plan.kind === 'init' ? [tgid, tgid, tgid, tgid] : [0n, tgid, session, session];
-    fillSignal(o, t.signal, Math.max(1, alive), t.obj.va, pids, t === systemd);
+    fillSignal(o, t.signal, Math.max(1, alive), t.obj.va, pids, false);
     if (t.mm) fillMm(o, ks, t.mm, t.userSpace, Math.max(1, alive), t.obj.va, rng);
   }
 }

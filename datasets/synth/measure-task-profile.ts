@@ -1,15 +1,15 @@
 // Measure the task_struct profile the synthetic Linux world draws from, from real images
 // built by `kcarve dataset linux` (truth.json + memory.raw in each directory).
-// Run: node --import tsx scripts/synth-task-profile.ts OUT.json DATASET_DIR...
-// e.g. node --import tsx scripts/synth-task-profile.ts signatures/synth/linux-6.1.0-57-amd64.task-profile.json /work/wt/datasets/datasets/build/train/*/
+// Run: node --import tsx datasets/synth/measure-task-profile.ts OUT.json DATASET_DIR...
+// e.g. node --import tsx datasets/synth/measure-task-profile.ts signatures/synth/linux-6.1.0-57-amd64.task-profile.json /work/wt/datasets/datasets/build/train/*/
 import { writeFileSync } from 'node:fs';
-import { DEBIAN_6_1_0_57 } from '../src/synth/linux/builds.js';
-import { measureTaskProfile, taskProfileJson } from '../src/synth/linux/task-profile-measure.js';
-import { loadLayout } from '../src/types/load.js';
+import { DEBIAN_6_1_0_57 } from '../../src/synth/linux/builds.js';
+import { measureTaskProfile, taskProfileJson } from '../../src/synth/linux/task-profile-measure.js';
+import { loadLayout } from '../../src/types/load.js';
 
 const [out, ...dirs] = process.argv.slice(2);
 if (out === undefined || dirs.length === 0) {
-  process.stderr.write('usage: synth-task-profile.ts OUT.json DATASET_DIR...\n');
+  process.stderr.write('usage: measure-task-profile.ts OUT.json DATASET_DIR...\n');
   process.exit(1);
 }
 const layout = loadLayout(DEBIAN_6_1_0_57.btfPath);
