@@ -5,9 +5,9 @@
 // Facts (Linux 6.1, mm/slub.c):
 // - calculate_sizes: a cache without a constructor and without SLAB_TYPESAFE_BY_RCU /
 //   SLAB_POISON keeps the free pointer inside the object, at
-//   s->offset = ALIGN_DOWN(s->object_size / 2, sizeof(void *)) (the "middle of the
-//   object" rule of commit 3202fa62fb43, 5.7). task_struct: object_size =
-//   arch_task_struct_size 8392 → offset 4192.
+//   s->offset = ALIGN_DOWN(s->object_size / 2, sizeof(void *)) (Kees Cook's 2020 patches
+//   moved the free pointer to the middle of the object; this form is in 6.1's
+//   calculate_sizes). task_struct: object_size = arch_task_struct_size 8392 → offset 4192.
 // - freelist_ptr with CONFIG_SLAB_FREELIST_HARDENED (Debian sets it) stores
 //   ptr ^ s->random ^ swab(ptr_addr), ptr_addr = object + s->offset, s->random a
 //   per-cache random long (kmem_cache_open: get_random_long()).
