@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { register as dataset } from './dataset.js';
 import { register as info } from './info.js';
 import { register as layout } from './layout.js';
+import { register as synth } from './synth.js';
 
 /** A subcommand module adds itself to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -11,4 +12,5 @@ export const commands: RegisterCommand[] = [
   dataset,
   info,
   layout,
+  synth,
 ];
