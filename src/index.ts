@@ -25,3 +25,5 @@ export {
 export { validateLinuxTruth, type ValidationReport } from './datasets/linux/validate.js';
 export { E2E_LINUX_PARAMS, type LinuxImageParams, type UnlinkStyle } from './datasets/linux/plan.js';
 export type { LinuxTruth, TruthTask } from './datasets/linux/truth.js';
+// Synthetic worlds (issue 4): deterministic images with ground truth, OS plug-ins.
+export * from './synth/index.js';

@@ -50,6 +50,27 @@ export function checkRunSpecs(writer: string, runs: readonly RunSpec[]): void {
 
 const SINK_BUFFER = 1 << 20;
 
+/** Chunks made by zeroChunk(): all zeros, never modified, skipped with a seek by the sink. */
+const sparseZeroChunks = new WeakSet<Uint8Array>();
+const zeroChunkCache = new Map<number, Uint8Array>();
+
+/**
+ * A chunk of `length` zero bytes that a RunBytes producer may yield for memory it knows
+ * is zero: the sink seeks over it instead of writing, so the file gets a sparse hole
+ * (no disk space; reads back as zeros). The chunk is shared and must not be modified;
+ * overlayRunBytes copies it before patching, like any chunk.
+ */
+export function zeroChunk(length: number): Uint8Array {
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`zeroChunk: bad length ${length}`);
+  let chunk = zeroChunkCache.get(length);
+  if (chunk === undefined) {
+    chunk = new Uint8Array(length);
+    sparseZeroChunks.add(chunk);
+    if (zeroChunkCache.size < 16) zeroChunkCache.set(length, chunk);
+  }
+  return chunk;
+}
+
 /** Buffered sequential writer over a new file, with seek for sparse holes. */
 export class ImageSink {
   private readonly fd: number;
@@ -91,6 +112,11 @@ export class ImageSink {
   }
 
   write(bytes: Uint8Array): void {
+    if (sparseZeroChunks.has(bytes)) {
+      // Known zeros (zeroChunk): leave a hole. finish() sets the size, so a trailing hole is kept.
+      this.seek(this.position + bytes.length);
+      return;
+    }
     if (this.buffered + bytes.length <= SINK_BUFFER) {
       this.buffer.set(bytes, this.buffered);
       this.buffered += bytes.length;

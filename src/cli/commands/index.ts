@@ -3,6 +3,7 @@ import { register as dataset } from './dataset.js';
 import { register as info } from './info.js';
 import { register as layout } from './layout.js';
 import { register as signature } from './signature.js';
+import { register as synth } from './synth.js';
 
 /** A subcommand module adds itself to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -13,4 +14,5 @@ export const commands: RegisterCommand[] = [
   info,
   layout,
   signature,
+  synth,
 ];
