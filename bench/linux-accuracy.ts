@@ -57,12 +57,14 @@ let baselineFpTotal = 0;
 for (const dir of dirs) {
   const truth = JSON.parse(readFileSync(path.join(dir, 'truth.json'), 'utf8')) as {
     layout: Record<string, string>;
-    image: { raw: string; elf: string };
+    image: { raw?: string; elf?: string };
     tasks: TruthTask[];
   };
   const byPa = new Map(truth.tasks.map((t) => [Number(BigInt(t.pa)), t]));
   for (const which of ['raw', 'elf'] as const) {
-    const image = openImage(path.join(dir, truth.image[which]));
+    const file = truth.image[which];
+    if (file === undefined) continue;
+    const image = openImage(path.join(dir, file));
     const started = Date.now();
     const program = sig.program('x86-64-4');
     const hits = scanRuns(image, program);

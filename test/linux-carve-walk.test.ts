@@ -69,6 +69,33 @@ describe('carving task_structs', () => {
   });
 });
 
+describe('judging candidates', () => {
+  it('accepts live, hidden and exited tasks and rejects a stale copy of a task', async () => {
+    const { judge } = await import('../src/signatures/edges.js');
+    const { evaluateAt } = await import('../src/signatures/reference.js');
+    const { k, space } = setup();
+    const size = layout.sizeOf('task_struct');
+    // A stale copy of init (pid 1) in another page: its pointers still reach the real
+    // task's parent, pid, stack and mm, but nothing that is consistent with its own address.
+    const init = k.tasks.find((t) => t.pid === 1)!;
+    const copyPa = phys(0x640000);
+    k.image.writePhys(copyPa, k.image.readPhys(init.pa, size));
+    const program = sig.program('x86-64-4');
+    const matchesAt = (pa: number): boolean => {
+      const b = k.image.readPhys(phys(pa), size);
+      return evaluateAt(b, 0, b.length, program);
+    };
+    const verdict = (pa: number) => judge(sig, k.image.readPhys(phys(pa), size), phys(pa), { space, matchesAt });
+    expect(matchesAt(copyPa)).toBe(true);
+    const copy = verdict(copyPa);
+    expect(copy.accepted).toBe(false);
+    expect(copy.edges.filter((e) => e.outcome === 'held').map((e) => e.name)).toEqual(['real_parent.task', 'thread_pid.nr', 'stack.magic', 'mm.owner']);
+    expect(copy.score).toBeCloseTo(4 / 14);
+    for (const t of k.tasks) expect(verdict(t.pa).accepted, t.comm).toBe(true);
+    expect(verdict(k.tasks.find((t) => t.exited)!.pa).score).toBeCloseTo(9 / 14);
+  });
+});
+
 describe('the task list and other views', () => {
   it('walks init_task.tasks: init_task first, hidden and exited tasks absent', () => {
     const { k, info, space } = setup();

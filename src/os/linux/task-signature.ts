@@ -51,6 +51,18 @@ export interface TaskSignatureResult {
 
 const TYPE = 'task_struct';
 
+/**
+ * Scoring. A real task is consistent with its own address through cpus_ptr or through
+ * its place on its parent's children list (sibling; list_del_init keeps it
+ * self-consistent after release); a stale copy of a task elsewhere in memory is
+ * neither, while its pointers to the real task's parent, pid, stack and mm still
+ * hold. Weighting those two edges 4 (the other six 1, total 14) and requiring a score
+ * of 0.5 accepts a task with either self-edge (at least 8/14 with one of them, 9/14 for
+ * an exited task) and rejects a copy (at most 4/14).
+ */
+const SELF_WEIGHT = 4;
+const MIN_SCORE = 0.5;
+
 /** The scanned task_struct's fields are 64-byte aligned: kernel/fork.c fork_init() (6.1). */
 const ALIGNMENT_NOTE =
   'kernel/fork.c fork_init() (6.1): kmem_cache_create_usercopy("task_struct", arch_task_struct_size, ' +
@@ -219,6 +231,7 @@ export function linuxTaskSignature(layout: Layout, options: TaskSignatureOptions
       name: 'cpus_ptr.self',
       read: { type: TYPE, field: 'cpus_ptr' },
       expect: [{ selfAddress: 'cpus_mask' }],
+      weight: SELF_WEIGHT,
       provenance: header('kernel/fork.c dup_task_struct: cpus_ptr = &tsk->cpus_mask (kernel/sched/core.c may point it at a per-CPU mask while migration is disabled)'),
     },
     [[TYPE, 'cpus_ptr'], [TYPE, 'cpus_mask']],
@@ -279,6 +292,7 @@ export function linuxTaskSignature(layout: Layout, options: TaskSignatureOptions
       from: 'sibling.next',
       read: { type: 'list_head', field: 'prev' },
       expect: [{ selfAddress: 'sibling' }],
+      weight: SELF_WEIGHT,
       provenance: header('include/linux/list.h: the task is on its parent\'s children list (kernel/fork.c copy_process)'),
     },
     [[TYPE, 'sibling'], ['list_head', 'prev']],
@@ -301,12 +315,13 @@ export function linuxTaskSignature(layout: Layout, options: TaskSignatureOptions
     alignment: 64,
     constraints,
     edges,
-    scoring: { minScore: 0 },
+    scoring: { minScore: MIN_SCORE },
     provenance: {
       ...(options.command !== undefined ? { command: options.command } : {}),
       robustness: 'unproven',
       notes: [
         `alignment 64: ${ALIGNMENT_NOTE}`,
+        `scoring: cpus_ptr.self and sibling.next.prev weigh ${SELF_WEIGHT}, the other edges 1; minScore ${MIN_SCORE} accepts an object consistent with its own address through either and rejects stale copies of a task (consistent with neither)`,
         `no constraint reads bytes ${window.from}..${window.to} of ${TYPE}: a freed slot's SLUB free pointer may lie there (mm/slub.c calculate_sizes: ALIGN_DOWN(object_size / 2, 8))`,
         'robustness: unknown until a fuzzing campaign reports (signatures/robustness/)',
         ...skipped.map((s) => `skipped: ${s}`),
