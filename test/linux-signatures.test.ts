@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { volatilityPsscanBaseline } from '../src/os/linux/baseline-signature.js';
 import { freePointerWindow, linuxTaskSignature } from '../src/os/linux/task-signature.js';
-import type { ConstraintSpec, SignatureDoc } from '../src/signatures/format.js';
+import type { Provenance, SignatureDoc } from '../src/signatures/format.js';
 import { loadSignature, resolveSignature } from '../src/signatures/load.js';
 import { isfFromText } from '../src/types/isf.js';
 import { shippedKernelBtfPath } from '../src/types/load.js';
@@ -23,9 +23,9 @@ function fieldsOf(doc: SignatureDoc): string[] {
   return doc.constraints.map((c) => `${c.field}:${c.kind}`);
 }
 
-/** A constraint without its measured figures, to compare a shipped file with the generator. */
-function unmeasured(c: ConstraintSpec): ConstraintSpec {
-  const { support: _s, negativeRate: _n, ...p } = c.provenance ?? { source: 'header' };
+/** A constraint or edge without its measured figures, to compare a shipped file with the generator. */
+function unmeasured<T extends { provenance?: Provenance }>(c: T): T {
+  const { support: _s, negativeRate: _n, ...p } = c.provenance ?? { source: 'header' as const };
   return { ...c, provenance: p };
 }
 
@@ -106,7 +106,8 @@ describe('the shipped Linux signatures', () => {
     expect(sig.layout.file).toBe(shippedKernelBtfPath());
     const gen = linuxTaskSignature(layout, { kernel: '6.1' }).doc;
     expect(sig.doc.constraints.map(unmeasured)).toEqual(gen.constraints);
-    expect(sig.doc.edges?.map((e) => e.name)).toEqual(gen.edges?.map((e) => e.name));
+    expect(sig.doc.edges?.map((e) => unmeasured(e))).toEqual(gen.edges);
+    expect(sig.doc.scoring).toEqual({ minScore: 0.5 });
     expect(sig.doc.provenance?.command).toMatch(/^kcarve signature linux --layout signatures\/btf\/linux-6\.1\.0-57-amd64\.btf\.gz --kernel 6\.1 /);
     expect(sig.doc.provenance?.trainedOn).toHaveLength(6);
     // Measured on the six training images: every true object satisfies every constraint.

@@ -14,6 +14,8 @@
 import { type PhysAddr, type VirtAddr, hex, phys, virt } from '../../addr.js';
 import { DiscoveryError, InvalidAddressError } from '../../errors.js';
 import { qemuCpuStates, readElfNotes } from '../../layers/elf-notes.js';
+import { PagingTranslator } from '../../layers/paging.js';
+import type { PagingMode } from '../../layers/paging-modes.js';
 import type { PhysicalReader } from '../../layers/physical.js';
 import type { Signature } from '../../signatures/load.js';
 import type { DiscoveryHints, KernelSpaceInfo, LinuxSpaceInfo } from '../types.js';
@@ -234,16 +236,9 @@ function isImageObject(o: CandidateBytes, t: TaskLayout): boolean {
   return readI32(o.bytes, t.pid) === 0 && (Number(flags) & PF_IDLE) !== 0;
 }
 
-function tryTranslate(image: PhysicalReader, mode: ReturnType<typeof pagingMode>, root: PhysAddr, va: bigint): PhysAddr | undefined {
+function tryTranslate(image: PhysicalReader, mode: PagingMode, root: PhysAddr, va: bigint): PhysAddr | undefined {
   try {
-    return new LinuxKernelSpace(image, {
-      os: 'linux',
-      pointerMode: mode.name === 'x86-64-5' ? 'x86-64-5' : 'x86-64-4',
-      pagingLevels: mode.levels.length,
-      dtb: hex(root),
-      pageOffsetBase: '0x0',
-      evidence: [],
-    }).walker!.translateVirt(virt(va));
+    return new PagingTranslator(image, mode, root).translateVirt(virt(va));
   } catch (err) {
     if (err instanceof InvalidAddressError || err instanceof RangeError) return undefined;
     throw err;
