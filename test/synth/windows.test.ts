@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type PhysAddr, phys, virt } from '../../src/addr.js';
 import { UsageError } from '../../src/errors.js';
-import { PagingTranslator, X86_64_4LEVEL, X86_PAE, type PhysReadable } from '../../src/layers/index.js';
+import { PagingTranslator, X86_64_4LEVEL, X86_PAE, openImage, qemuCpuStates, readElfNotes, type PhysReadable } from '../../src/layers/index.js';
 import { buildWorld, resolveSynthOptions, synthesize, type SynthArgs, type WorldInMemory } from '../../src/synth/index.js';
 import { WINDOWS_RANDOM_FIELDS, attackTarget } from '../../src/synth/windows/attacks.js';
 import { windowsBuild } from '../../src/synth/windows/builds.js';
@@ -144,6 +144,29 @@ describe.each(BUILDS)('windows world %s', (build) => {
       }
     }
     if (B.facts.object_header.type_encoding === 'index-cookie') expect(encodedDiffers).toBe(true);
+  });
+
+  it('tiles each pool page with a consistent chain of blocks (BlockSize forward, PreviousSize back)', () => {
+    const pages = new Set(tasks.filter((t) => t.exit_kind !== 'freed').map((t) => Number(t.pool_header_pa) - (Number(t.pool_header_pa) % 4096)));
+    let blocks = 0;
+    for (const page of pages) {
+      const bytes = w.readPhys(page, 4096);
+      const starts: number[] = [];
+      let prev = 0;
+      for (let at = 0; at < 4096; ) {
+        const size = Number(L.readMember('_POOL_HEADER', 'BlockSize', bytes, at)) * W.gran;
+        expect(Number(L.readMember('_POOL_HEADER', 'PreviousSize', bytes, at)) * W.gran).toBe(prev);
+        expect(size).toBeGreaterThan(0);
+        starts.push(page + at);
+        prev = size;
+        at += size;
+        expect(at).toBeLessThanOrEqual(4096);
+      }
+      for (const t of tasks) if (Number(t.pool_header_pa) - (Number(t.pool_header_pa) % 4096) === page && t.exit_kind !== 'freed') expect(starts).toContain(Number(t.pool_header_pa));
+      blocks += starts.length;
+    }
+    // Objects share their pages with other allocations.
+    expect(blocks).toBeGreaterThan(2 * pages.size);
   });
 
   it('links exactly the live processes from PsActiveProcessHead, with consistent Blinks', () => {
@@ -405,6 +428,25 @@ describe('windows worlds on disk', () => {
     const t = a.truth.tasks[1]!;
     const L = winLayout(windowsBuild(build)).L;
     expect(L.readMember('_EPROCESS', 'UniqueProcessId', raw.subarray(Number(t.pa), Number(t.pa) + L.sizeOf('_EPROCESS')))).toBe(BigInt(t.pid));
+  });
+
+  it('writes LiME and ELF cores that hold the same bytes (XP: ELF32 with a QEMU CPU note whose CR3 is a process DTB)', () => {
+    const args = { os: 'windows', build: 'winxpsp2x86', size: '16M', procs: 10, threads: 2, hidden: 1, exited: 1, decoys: 3, seed: 2 };
+    const raw = synthesize({ ...args, out: tmp('xp-raw') });
+    const elf = synthesize({ ...args, format: 'elf', out: tmp('xp-elf') });
+    const lime = synthesize({ ...args, format: 'lime', out: tmp('xp-lime') });
+    const rawBytes = readFileSync(raw.imagePath);
+    for (const path of [elf.imagePath, lime.imagePath]) {
+      const img = openImage(path);
+      try {
+        for (const t of raw.truth.tasks) expect(Buffer.from(img.readPhys(phys(Number(t.pa)), 0x100)).equals(rawBytes.subarray(Number(t.pa), Number(t.pa) + 0x100))).toBe(true);
+      } finally {
+        img.close();
+      }
+    }
+    expect(readFileSync(elf.imagePath)[4]).toBe(1); // EI_CLASS = ELFCLASS32
+    const cr3 = qemuCpuStates(readElfNotes(elf.imagePath))[0]!.cr3;
+    expect((raw.truth.tasks as WindowsSynthTask[]).map((t) => BigInt(t.dtb))).toContain(cr3);
   });
 
   it('refuses options a Windows world cannot honour, naming them', () => {

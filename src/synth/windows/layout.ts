@@ -6,6 +6,8 @@ import { type Layout, loadLayout } from '../../types/index.js';
 import type { Writable } from '../../types/writer.js';
 import type { WindowsBuild } from './builds.js';
 
+const hasCache = new WeakMap<Layout, Map<string, boolean>>();
+
 /** A structure instance at `base` inside `bytes`, written and read by member path. */
 export class Struct {
   constructor(
@@ -33,12 +35,23 @@ export class Struct {
 
   /** True when the layout has `path` in this type (members differ between builds). */
   has(path: string): boolean {
-    try {
-      this.L.member(this.type, path);
-      return true;
-    } catch {
-      return false;
+    let known = hasCache.get(this.L);
+    if (known === undefined) {
+      known = new Map();
+      hasCache.set(this.L, known);
     }
+    const key = `${this.type}\u0000${path}`;
+    let v = known.get(key);
+    if (v === undefined) {
+      try {
+        this.L.member(this.type, path);
+        v = true;
+      } catch {
+        v = false;
+      }
+      known.set(key, v);
+    }
+    return v;
   }
 
   /** Set `path` if this build's layout has it; returns whether it did. */
