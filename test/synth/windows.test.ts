@@ -360,13 +360,14 @@ describe.each(BUILDS)('windows world %s', (build) => {
 });
 
 describe('windows attacks', () => {
-  const named = ['pool-tag', 'pool-index', 'dispatcher-type', 'dispatcher-size', 'create-time-zero', 'name-first-byte', 'pid-not-div4', 'active-links-zero'];
+  // The single-field matrix in pairs of disjoint fields (each field checked on its own bytes), random:N, and two Linux names.
+  const specs = [['pool-tag', 'create-time-zero'], ['pool-index', 'name-first-byte'], ['dispatcher-type', 'pid-not-div4'], ['dispatcher-size', 'active-links-zero'], ['random:3'], ['flags', 'comm']];
   it.each(BUILDS)('change exactly the fields they name (%s)', (build) => {
     const B = windowsBuild(build);
     const W = winLayout(B);
     const base = { build, seed: 5, size: '24M', procs: 20, threads: 6, hidden: 3, exited: 2, decoys: 4 };
     const clean = world(base);
-    for (const spec of [...named.map((n) => [n]), ['random:3'], ['flags', 'comm']]) {
+    for (const spec of specs) {
       const attacked = world({ ...base, attack: spec.join(',') });
       const before = tasksOf(clean);
       const after = tasksOf(attacked);
@@ -400,7 +401,7 @@ describe('windows attacks', () => {
         });
         for (const k of changedBytes) expect(ranges.some(([s, e]) => k >= s && k < e)).toBe(true);
         for (const [s, e] of ranges) expect(changedBytes.some((k) => k >= s && k < e)).toBe(true);
-        if (spec[0] === 'pid-not-div4') expect(Number(W.L.readMember('_EPROCESS', 'UniqueProcessId', attacked.readPhys(Number(t.pa), W.sizes.eprocess)) as bigint) % 4).not.toBe(0);
+        if (spec.includes('pid-not-div4')) expect(Number(W.L.readMember('_EPROCESS', 'UniqueProcessId', attacked.readPhys(Number(t.pa), W.sizes.eprocess)) as bigint) % 4).not.toBe(0);
       }
     }
   });
@@ -447,6 +448,17 @@ describe('windows worlds on disk', () => {
     expect(readFileSync(elf.imagePath)[4]).toBe(1); // EI_CLASS = ELFCLASS32
     const cr3 = qemuCpuStates(readElfNotes(elf.imagePath))[0]!.cr3;
     expect((raw.truth.tasks as WindowsSynthTask[]).map((t) => BigInt(t.dtb))).toContain(cr3);
+  });
+
+  it('randomizes the 19041 self-reference and pool slots per seed, and fixes them without KASLR', () => {
+    const layout = (seed: number, kaslr: boolean) => world({ build: 'win10x64_19041', size: '16M', procs: 8, hidden: 0, exited: 1, decoys: 2, seed, kaslr }).world.truth.layout;
+    const slots = new Set([1, 2, 3, 4].map((seed) => layout(seed, true)['self_ref_index']));
+    expect(slots.size).toBeGreaterThan(1);
+    for (const seed of [1, 2]) {
+      const l = layout(seed, false);
+      expect(l['self_ref_index']).toBe('0x1ed');
+      expect(l['nonpaged_pool_base']).toBe('0xfffffa8000000000');
+    }
   });
 
   it('refuses options a Windows world cannot honour, naming them', () => {

@@ -108,26 +108,29 @@ export class WinKernelSpace {
       this.mode = X86_64_4LEVEL;
       this.pt = new PageTableBuilder(X86_64_4LEVEL, alloc);
       this.xpWindow = 0;
-      const fixed = build.facts.address_space.pml4_self_ref_fixed === true;
+      // Windows 7 fixes the layout; 10 randomizes it per boot (with --no-kaslr this world
+      // keeps 10's regions at fixed, 7-like places instead, and the self-reference at 0x1ED).
+      const randomized = build.facts.address_space.pml4_self_ref_fixed !== true;
+      const random = randomized && kaslr;
       const used = new Set<number>([0x1f0]); // the kernel image's slot, 0xFFFFF800'00000000
-      this.selfRef = fixed ? Number(build.facts.address_space.pml4_self_ref_index) : pickSlot(rng, used, 0x100, 0x1ff);
+      this.selfRef = random ? pickSlot(rng, used, 0x100, 0x1ff) : Number(build.facts.address_space.pml4_self_ref_index ?? '0x1ed');
       used.add(this.selfRef);
       this.pteBase = canonicalize(X86_64_4LEVEL, BigInt(this.selfRef) << 39n);
       const imageSize = Math.max(TWO_MIB, Math.min(10 * MiB, Math.floor(memory.size / 8 / TWO_MIB) * TWO_MIB));
       const imagePa = this.pickImagePa(rng, imageSize, kaslr);
-      const imageVa = fixed ? 0xfffff80000000000n + BigInt(imagePa) : 0xfffff80000000000n + BigInt((kaslr ? rng.int(16384) : 1024) * TWO_MIB);
+      const imageVa = random ? 0xfffff80000000000n + BigInt(rng.int(16384) * TWO_MIB) : 0xfffff80000000000n + BigInt(imagePa);
       this.image = { va: imageVa, pa: imagePa, size: imageSize, textEnd: Math.floor((imageSize * 0.55) / PAGE_SIZE) * PAGE_SIZE, rodataEnd: Math.floor((imageSize * 0.75) / PAGE_SIZE) * PAGE_SIZE };
       const region = (fixedBase: bigint): Region => {
         let base = fixedBase;
-        if (!fixed) {
-          const slot = kaslr ? pickSlot(rng, used, 0x100, 0x1ef) : fixedBase === 0n ? 0x18c : 0x1a0;
+        if (random) {
+          const slot = pickSlot(rng, used, 0x100, 0x1ef);
           used.add(slot);
           base = canonicalize(X86_64_4LEVEL, BigInt(slot) << 39n) + BigInt(rng.int(256)) * BigInt(GiB);
         }
         const start = base + BigInt(this.vaRng.int(4096) * PAGE_SIZE);
         return { base, next: start, end: base + 64n * BigInt(GiB) };
       };
-      this.regions = { nonpaged: region(0xfffffa8000000000n), paged: region(fixed ? 0xfffff8a000000000n : 0n) };
+      this.regions = { nonpaged: region(0xfffffa8000000000n), paged: region(0xfffff8a000000000n) };
     }
     this.reserveImage();
     if (build.arch === 'x86') {

@@ -32,8 +32,6 @@ const OPTIONAL_TYPE: Record<OptionalHeader, string> = {
 };
 /** XP's optional headers, low to high address (facts winxpsp2x86 object_header.optional_header_note). */
 const XP_ORDER: readonly OptionalHeader[] = ['quota', 'handle', 'name', 'creator'];
-/** XP Flags bit for the creator info (facts: OB_FLAG_CREATOR_INFO 0x04 in NT 5 headers). */
-const XP_CREATOR_FLAG = 0x04;
 
 /** Type indexes (Volatility 2 win7.py _OBJECT_HEADER.type_map; win10.py _OBJECT_HEADER_10_18362.type_map). */
 const TYPE_INDEX: Record<string, Record<ObType, number>> = {
@@ -186,7 +184,8 @@ export class ObjectTypes {
       for (const [o, start] of starts) {
         const m = member[o];
         if (m) h.set(m, ob.headerOff - start);
-        else if (o === 'creator') flags |= XP_CREATOR_FLAG;
+        // The creator info has no offset byte: a Flags bit marks it (facts: OB_FLAG_CREATOR_INFO).
+        else if (o === 'creator') flags |= f.optional_headers.find((x) => x.type === OPTIONAL_TYPE.creator)!.flag!;
       }
       h.set('Type', this.typeObject(ob.type));
     } else {

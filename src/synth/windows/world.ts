@@ -34,6 +34,9 @@ const WINDOWS_MIX: Readonly<Record<number, number>> = {
   [NoiseKind.pageTable]: 5,
 };
 
+/** sizeof(_FILE_OBJECT) where the pack has no such type (Volatility 2 xp_sp2_x86_vtypes.py / win7_sp1_x64_vtypes.py). */
+const FILE_OBJECT_SIZE: Readonly<Record<string, number>> = { winxpsp2x86: 0x70, win7sp1x64: 0xd8 };
+
 export const windowsWorld: WorldPlugin = {
   os: 'windows',
   builds: WINDOWS_BUILD_NAMES,
@@ -84,7 +87,7 @@ function buildWindowsWorld(ctx: WorldContext): BuiltWorld {
   }
 
   // Shared file objects that handles point at.
-  const fileSize = w.L.hasType('_FILE_OBJECT') ? w.L.sizeOf('_FILE_OBJECT') : w.ptrSize === 8 ? 0xd8 : 0x70;
+  const fileSize = w.L.hasType('_FILE_OBJECT') ? w.L.sizeOf('_FILE_OBJECT') : FILE_OBJECT_SIZE[build.name]!;
   const files: ObjectBlock[] = Array.from({ length: 8 + Math.ceil(options.procs / 2) }, () => types.allocObject('nonpaged', 'File', fileSize, { optional: rng.chance(0.5) ? ['quota'] : [], pointerCount: 1 + rng.int(8), handleCount: 1 + rng.int(3) }));
   const fileRng = rng.child('files');
   for (const f of files) fileRng.fill(f.block.bytes.subarray(f.bodyOff + 16, f.bodyOff + 48));
