@@ -156,7 +156,10 @@ function buildWindowsWorld(ctx: WorldContext): BuiltWorld {
     if (p.plan.exitKind === 'freed') {
       e.set('ProcessDelete', 1);
       pool.free(p.token.block, undefined, exitRng);
-      const reuse = exitRng.chance(0.6) ? w.gran * (2 + exitRng.int(Math.floor(p.ob.block.size / w.gran) - 3)) : undefined;
+      // A later allocation may take the front of the block: mostly a small one (the tag and
+      // headers go, the EPROCESS body survives), sometimes one reaching into the body.
+      const units = Math.floor(p.ob.block.size / w.gran);
+      const reuse = exitRng.chance(0.6) ? w.gran * (2 + (exitRng.chance(0.7) ? exitRng.int(10) : exitRng.int(units - 3))) : undefined;
       pool.free(p.ob.block, reuse, exitRng);
     }
   }
