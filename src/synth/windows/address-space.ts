@@ -239,7 +239,8 @@ export class WinKernelSpace {
   /** XP: VA of the kernel's PDPT (System's EPROCESS.PaeTop). */
   kernelPaeTop: bigint | undefined;
 
-  private pageBelow4G(): number {
+  /** A page below 4 GiB (what 32-bit physical fields such as XP's CR3 can name). */
+  pageBelow4G(): number {
     const rejected: number[] = [];
     try {
       for (;;) {

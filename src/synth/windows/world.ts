@@ -106,7 +106,7 @@ function buildWindowsWorld(ctx: WorldContext): BuiltWorld {
       dtb = ks.dtb;
     } else if (p.exitKind === 'freed') {
       // Its page directory was freed with it: the DTB names a page now holding other data.
-      dtb = pages.allocPage();
+      dtb = build.arch === 'x86' ? ks.pageBelow4G() : pages.allocPage();
       content.setKind(dtb, PAGE_SIZE, NoiseKind.pageTable);
       proc.staleDtb = dtb;
     } else {
@@ -117,7 +117,7 @@ function buildWindowsWorld(ctx: WorldContext): BuiltWorld {
     }
     if (build.arch === 'x86') {
       proc.e.set('Pcb.DirectoryTableBase[0]', dtb);
-      proc.e.set('Pcb.DirectoryTableBase[1]', pages.allocPage()); // the hyperspace page
+      proc.e.set('Pcb.DirectoryTableBase[1]', ks.pageBelow4G()); // the hyperspace page (a 32-bit physical address)
       if (p.program.kind === 'system' && ks.kernelPaeTop !== undefined) proc.e.set('PaeTop', ks.kernelPaeTop);
     } else {
       proc.e.set('Pcb.DirectoryTableBase', dtb);
