@@ -17,7 +17,7 @@ export type HashMode = 'edges' | 'full' | 'none';
 export const HASH_MODES: readonly HashMode[] = ['edges', 'full', 'none'];
 
 export type ImageHash =
-  | { mode: 'edges'; firstMiB: string; lastMiB: string }
+  | { mode: 'edges'; firstMib: string; lastMib: string }
   | { mode: 'full'; sha256: string }
   | { mode: 'none' };
 
@@ -55,7 +55,7 @@ export async function hashImage(path: string, size: number, mode: HashMode): Pro
       const fd = openSync(path, 'r');
       try {
         const n = Math.min(MIB, size);
-        return { mode, firstMiB: sha256(readAt(fd, path, 0, n)), lastMiB: sha256(readAt(fd, path, size - n, n)) };
+        return { mode, firstMib: sha256(readAt(fd, path, 0, n)), lastMib: sha256(readAt(fd, path, size - n, n)) };
       } finally {
         closeSync(fd);
       }

@@ -6,6 +6,7 @@
 //
 // Pipeline: value pass in the pool → discovery (main thread) → graph pass in the pool
 // → records ascending by physical address.
+import { resolve } from 'node:path';
 import { KcarveError, UsageError } from '../errors.js';
 import type { KernelSpaceInfo, ProcessRecord } from '../os/types.js';
 import { KCARVE_VERSION } from '../version.js';
@@ -13,7 +14,7 @@ import { type ImageHash, type SignatureIdentity, hashImage, signatureIdentity } 
 import type { Rejections, Unverified } from './messages.js';
 import { type OpenScan, type ScanOptions, registerPlugins, withScan } from './open-scan.js';
 import type { Missed } from './progress.js';
-import { type ScanTarget, chooseTarget, detectionCandidates } from './target.js';
+import { chooseTarget, detectionCandidates } from './target.js';
 
 export const SCAN_RESULT_SCHEMA = 'kcarve-scan/1';
 
@@ -38,16 +39,10 @@ export interface ScanTimings {
   totalMs: number;
 }
 
-export interface ScanResult {
+export interface ScanResult extends RunIdentity {
   schema: typeof SCAN_RESULT_SCHEMA;
-  kcarveVersion: string;
-  image: ImageIdentity;
-  signature: SignatureIdentity;
-  /** The registry name of the OS support used. */
-  os: string;
   /** The kernel address space found; absent when the value pass found no candidate. */
   kernel?: KernelSpaceInfo;
-  options: { workers: number; chunkSize: number; io: 'read' | 'map' };
   /** Carved process objects, ascending by pa, one per object. */
   records: ProcessRecord[];
   stats: {
@@ -77,13 +72,44 @@ export interface DetectionReport {
   tried: { os: string; records?: number; error?: string }[];
 }
 
+/** What every result (scan, pslist, xview) says about its inputs. */
+export interface RunIdentity {
+  kcarveVersion: string;
+  image: ImageIdentity;
+  signature: SignatureIdentity;
+  /** The registry name of the OS support used. */
+  os: string;
+  options: { workers: number; chunkSize: number; io: 'read' | 'map' };
+}
+
+/** Start hashing the image (it overlaps the scan); await `identity()` at the end. */
+export function startIdentity(scan: OpenScan, hashMode: ScanOptions['hash']): () => Promise<RunIdentity> {
+  const image = scan.session.image;
+  const hashing = hashImage(image.path, image.fileSize, hashMode ?? 'edges');
+  // Keep a failed hash from being reported as unhandled while the scan runs.
+  hashing.catch(() => undefined);
+  return async () => ({
+    kcarveVersion: KCARVE_VERSION,
+    image: {
+      path: resolve(image.path),
+      format: image.format,
+      detail: image.detail,
+      fileSize: image.fileSize,
+      mappedSize: image.mappedSize,
+      runs: image.runs.length,
+      holes: image.holes().length,
+      hash: await hashing,
+    },
+    signature: signatureIdentity(scan.sig),
+    os: scan.target.plugin.name,
+    options: { workers: scan.workers, chunkSize: scan.chunkSize, io: scan.session.options.io ?? 'read' },
+  });
+}
+
 /** Value pass, discovery and graph pass on an open scan; the result with its identity. */
 export async function scanOpen(scan: OpenScan, hashMode: ScanOptions['hash']): Promise<ScanResult> {
-  const { session, sig } = scan;
-  const image = session.image;
-  const hashing = hashImage(image.path, image.fileSize, hashMode ?? 'edges');
-  // Keep a rejected hash from being reported unhandled while the scan runs.
-  hashing.catch(() => undefined);
+  const { session } = scan;
+  const identity = startIdentity(scan, hashMode);
   const setupMs = performance.now() - scan.started;
 
   let t = performance.now();
@@ -108,25 +134,12 @@ export async function scanOpen(scan: OpenScan, hashMode: ScanOptions['hash']): P
     graphPassMs = performance.now() - t;
     ({ records, rejected, unverified } = graph);
   }
-  const hash = await hashing;
+  const id = await identity();
   session.finish();
   return {
     schema: SCAN_RESULT_SCHEMA,
-    kcarveVersion: KCARVE_VERSION,
-    image: {
-      path: image.path,
-      format: image.format,
-      detail: image.detail,
-      fileSize: image.fileSize,
-      mappedSize: image.mappedSize,
-      runs: image.runs.length,
-      holes: image.holes().length,
-      hash,
-    },
-    signature: signatureIdentity(sig),
-    os: scan.target.plugin.name,
+    ...id,
     ...(kernel === undefined ? {} : { kernel }),
-    options: { workers: scan.workers, chunkSize: scan.chunkSize, io: session.options.io ?? 'read' },
     records,
     stats: {
       chunks: value.chunks,
@@ -143,45 +156,53 @@ export async function scanOpen(scan: OpenScan, hashMode: ScanOptions['hash']): P
 }
 
 /**
- * Scan one image. With `os` 'auto' (the default) and no signature, every registered OS
- * support with a default signature is tried and the one whose scan carves the most
- * objects wins (ties and "none found anything" are UsageErrors asking for --os); the
- * result then carries a `detection` report.
+ * Run `body` on an open scan of the image with the OS support and signature the options
+ * choose (./target.ts). With `os` 'auto' (the default) and no signature, every
+ * registered OS support with a default signature is tried and the one whose result
+ * `count`s the most objects wins; ties and "none found anything" are UsageErrors asking
+ * for --os. The detection report says what each one found.
  */
-export async function runScan(options: ScanOptions): Promise<ScanResult> {
+export async function runForTarget<T>(
+  options: ScanOptions,
+  body: (scan: OpenScan) => Promise<T>,
+  count: (result: T) => number,
+): Promise<{ result: T; detection?: DetectionReport }> {
   await registerPlugins(options);
   const target = chooseTarget(options.os, options.signature);
-  if (target !== 'detect') return withScan(options, target, (scan) => scanOpen(scan, options.hash));
-  return detectAndScan(options, detectionCandidates());
-}
-
-async function detectAndScan(options: ScanOptions, targets: ScanTarget[]): Promise<ScanResult> {
+  if (target !== 'detect') return { result: await withScan(options, target, body) };
   const tried: DetectionReport['tried'] = [];
-  let best: ScanResult | undefined;
+  let best: { result: T; os: string; n: number } | undefined;
   let tie = false;
-  for (const target of targets) {
-    let result: ScanResult;
+  for (const t of detectionCandidates()) {
+    let result: T;
     try {
-      result = await withScan(options, target, (scan) => scanOpen(scan, options.hash));
+      result = await withScan(options, t, body);
     } catch (err) {
       // Discovery failing, or a signature whose layout does not fit: "not this OS".
       // Errors that are not kcarve's own are bugs and propagate.
       if (!(err instanceof KcarveError)) throw err;
-      tried.push({ os: target.plugin.name, error: err.message });
+      tried.push({ os: t.plugin.name, error: err.message });
       continue;
     }
-    tried.push({ os: target.plugin.name, records: result.records.length });
-    if (best === undefined || result.records.length > best.records.length) {
-      best = result;
+    const n = count(result);
+    tried.push({ os: t.plugin.name, records: n });
+    if (best === undefined || n > best.n) {
+      best = { result, os: t.plugin.name, n };
       tie = false;
-    } else if (result.records.length === best.records.length) {
+    } else if (n === best.n) {
       tie = true;
     }
   }
   const summary = tried.map((t) => `${t.os}: ${t.error ?? `${t.records} object(s)`}`).join('; ');
-  if (best === undefined || best.records.length === 0) {
+  if (best === undefined || best.n === 0) {
     throw new UsageError(`--os auto: no OS support found process objects in ${options.image} (${summary}); pass --os NAME`);
   }
   if (tie) throw new UsageError(`--os auto: OS supports found equally many objects in ${options.image} (${summary}); pass --os NAME`);
-  return { ...best, detection: { chosen: best.os, tried } };
+  return { result: best.result, detection: { chosen: best.os, tried } };
+}
+
+/** Scan one image: every process object the signature finds (see runForTarget for `os: 'auto'`). */
+export async function runScan(options: ScanOptions): Promise<ScanResult> {
+  const { result, detection } = await runForTarget(options, (scan) => scanOpen(scan, options.hash), (r) => r.records.length);
+  return detection === undefined ? result : { ...result, detection };
 }

@@ -15,7 +15,7 @@ import type { KernelSpaceInfo, OsSupport, ProcessRecord } from '../os/types.js';
 import { judge, type KernelSpace } from '../signatures/edges.js';
 import type { Signature } from '../signatures/load.js';
 import { type PointerMode, type Program, programSpan } from '../signatures/program.js';
-import { evaluateAt } from '../signatures/reference.js';
+import { constraintHolds, evaluateAt } from '../signatures/reference.js';
 import type { Rejections } from './messages.js';
 
 /**
@@ -123,6 +123,29 @@ export function verifyCandidate(ctx: VerifyContext, pa: PhysAddr): Verification 
     if (err instanceof InvalidAddressError) {
       return { kind: 'unverified', reason: err.message };
     }
+    throw err;
+  }
+}
+
+/**
+ * Carve the object at `pa` whether or not the signature accepts it — an object a kernel
+ * list reaches that the scan did not report — with its edges and the number of value
+ * constraints that hold on it (for scan.locate signatures: target constraints), as
+ * evidence of why the scan missed it.
+ */
+export function carveObject(ctx: VerifyContext, pa: PhysAddr): Exclude<Verification, { kind: 'rejected' }> {
+  const { sig, os, space, program, targetProgram } = ctx;
+  const own = sig.doc.scan === undefined ? program : targetProgram;
+  const size = Math.max(sig.layout.sizeOf(sig.targetType), own === undefined ? 0 : programSpan(own));
+  try {
+    const bytes = readOrUndefined(space, pa, size);
+    if (bytes === undefined) return { kind: 'unverified', reason: `${sig.targetType} at ${hexPa(pa)} (${size} bytes) is not wholly in the image` };
+    const held = own === undefined ? 0 : own.constraints.filter((c) => constraintHolds(bytes, 0, bytes.length, c)).length;
+    const verdict = judge(sig, bytes, pa, { space, matchesAt: (at) => (own === undefined ? true : programMatchesAt(space, own, at)) });
+    const carved = os.carve(sig, bytes, pa, space);
+    return { kind: 'record', record: { ...carved, constraintsHeld: held, edges: verdict.edges, confidence: verdict.score } };
+  } catch (err) {
+    if (err instanceof InvalidAddressError) return { kind: 'unverified', reason: err.message };
     throw err;
   }
 }
