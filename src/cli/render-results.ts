@@ -7,6 +7,7 @@
 //   csv    a header line, then one line per task (RFC 4180 quoting)
 import { type TaskJson, toJsonData } from '../scan/json.js';
 import type { RunIdentity } from '../scan/run-scan.js';
+import { formatSize } from './commands/info.js';
 import type { OutputFormat } from './scan-options.js';
 
 /** CSV columns, in order (the JSON task keys, with edges split by outcome). */
@@ -124,7 +125,6 @@ export function renderTable(header: string[], tasks: readonly TaskJson[], column
 
 /** The header lines every table starts with. */
 export function identityLines(id: RunIdentity, kernel: { pageOffsetBase?: string; pointerMode?: string; dtb?: string } | undefined): string[] {
-  const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
   const k =
     kernel === undefined
       ? 'not found (no candidates)'
@@ -132,7 +132,7 @@ export function identityLines(id: RunIdentity, kernel: { pageOffsetBase?: string
           .filter(Boolean)
           .join(', ');
   return [
-    `image      ${id.image.path} (${id.image.format}, ${mib(id.image.mappedSize)} in ${id.image.runs} run(s))`,
+    `image      ${id.image.path} (${id.image.format}, ${formatSize(id.image.mappedSize)} in ${id.image.runs} run(s))`,
     `signature  ${id.signature.name} ${id.signature.version} (${id.signature.target.os} ${id.signature.target.type}), OS support ${id.os}`,
     `kernel     ${k}`,
   ];

@@ -3,14 +3,14 @@
 // image with runs and holes, over random noise. It has linked, hidden (unlinked) and
 // exited processes, threads on their leader's ring, decoys the graph pass must reject,
 // "orphans" it accepts with a failed edge, and optionally one object cut by the end of
-// a run. test/fixtures/scan/fake-os.mjs is the OS support that reads it.
+// a run. test/fixtures/scan/fake-os.mjs is the OS support that reads it. No vitest
+// import here: bench/scan.ts builds its worlds with this too.
 import { fileURLToPath } from 'node:url';
 import { type PhysAddr, phys } from '../../src/addr.js';
 import { writeElfCoreImage } from '../../src/layers/elf-core.js';
 import type { RunSpec } from '../../src/layers/image-writer.js';
 import { writeLimeImage } from '../../src/layers/lime.js';
 import { writeRawImage } from '../../src/layers/raw.js';
-import { chunkedSource, patternBytes } from './images.js';
 
 export const TOY_SIGNATURE = fileURLToPath(new URL('../fixtures/scan/toy.sig.json', import.meta.url));
 export const TOY_LAYOUT = fileURLToPath(new URL('../fixtures/scan/toy-layout.json', import.meta.url));
@@ -86,10 +86,18 @@ class Rng {
   }
 }
 
+/** Deterministic random bytes (xorshift32, a word at a time). */
+function noise(seed: number, length: number): Uint8Array {
+  const words = new Uint32Array(Math.ceil(length / 4));
+  const rng = new Rng(seed);
+  for (let i = 0; i < words.length; i++) words[i] = rng.next();
+  return new Uint8Array(words.buffer, 0, length);
+}
+
 export function buildWorld(path: string, spec: WorldSpec): World {
   const rng = new Rng(spec.seed);
   const base = spec.base ?? 0xffff_8880_0000_0000n;
-  const contents = spec.runs.map((r, i) => patternBytes(spec.seed * 31 + i + 1, r.length));
+  const contents = spec.runs.map((r, i) => noise(spec.seed * 31 + i + 1, r.length));
   const taken: [number, number][] = [];
   const free = (pa: number, len: number) => taken.every(([a, b]) => pa + len <= a || pa >= b);
 
@@ -221,7 +229,7 @@ export function buildWorld(path: string, spec: WorldSpec): World {
   }
 
   const write_ = { raw: writeRawImage, lime: writeLimeImage, 'elf-core': writeElfCoreImage }[spec.format];
-  write_(path, spec.runs, chunkedSource(contents, [1 << 20]));
+  write_(path, spec.runs, (_run, index) => [contents[index]!]);
   objects.sort((a, b) => a.pa - b.pa);
   return { path, spec, base, objects, decoys: decoys.sort((a, b) => a - b), ...(straddler === undefined ? {} : { straddler }) };
 }
