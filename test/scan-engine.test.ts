@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { phys } from '../src/addr.js';
 import { SignatureError, UsageError } from '../src/errors.js';
 import { openImage } from '../src/layers/open-image.js';
-import { registerOsModule } from '../src/os/index.js';
+import * as addr from '../src/addr.js';
+import * as errors from '../src/errors.js';
+import { type OsPluginFactory, registerOsModule, registerOsSupport } from '../src/os/index.js';
 import { planChunks } from '../src/scan/plan.js';
 import { type ScanPool, createScanPool } from '../src/scan/pool.js';
 import type { ScanProgress } from '../src/scan/progress.js';
@@ -119,7 +121,7 @@ describe('runScan', () => {
           for (const r of results.slice(1)) expect(essence(r)).toEqual(essence(results[0]!));
         },
       ),
-      { numRuns: 6 },
+      { numRuns: 4 },
     );
   });
 
@@ -159,7 +161,7 @@ describe('partial scans', () => {
       image: w.path,
       os: 'fake',
       signature: TOY_SIGNATURE,
-      workers: 2,
+      workers: 1,
       workerEntry: FAULTY_WORKER,
       chunkSize: 0x10000,
       graphInPoolFrom: 0,
@@ -268,5 +270,50 @@ describe('scan options and failures', () => {
     const r = await runScan({ image: noise, os: 'fake', signature: TOY_SIGNATURE, pool: pools[0] });
     expect(r).toMatchObject({ records: [], complete: true, notes: ['no candidate matched the value constraints, so the kernel address space was not searched'] });
     expect(r.kernel).toBeUndefined();
+  });
+});
+
+describe('scan.locate signatures', () => {
+  /** The toy signature, scanning `proc` and locating the target from each hit, with a target constraint pid >= 1. */
+  function locateSignature(): string {
+    const file = tmp('locate.sig.json');
+    const doc = JSON.parse(readFileSync(TOY_SIGNATURE, 'utf8'));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...doc,
+        target: { ...doc.target, layout: TOY_LAYOUT },
+        scan: { type: 'proc', locate: 'windows-pool-body' },
+        targetConstraints: [{ field: 'pid', kind: 'range', min: '1', max: '4194304' }],
+      }),
+    );
+    return file;
+  }
+
+  it('an OS support without locate() cannot run them', async () => {
+    const w = world('locate-none.elf');
+    const sig = locateSignature();
+    await expect(scan(w, { signature: sig })).rejects.toThrow(
+      new UsageError(`${sig}: the signature scans proc and locates proc from it, but the linux OS support has no locate()`),
+    );
+  });
+
+  it('carves the object locate() names, and checks the target constraints there', async () => {
+    const { default: fakeOs } = (await import(FAKE_OS_MODULE)) as { default: OsPluginFactory };
+    const plugin = fakeOs({ errors, addr });
+    const located: number[] = [];
+    registerOsSupport({
+      ...plugin,
+      name: 'fake-locate',
+      defaultSignature: undefined,
+      support: { ...plugin.support, locate: (_sig, pa) => (located.push(pa), pa) },
+    });
+    const w = world('locate.elf');
+    const r = await scan(w, { os: 'fake-locate', signature: locateSignature() });
+    // init (pid 0) fails the target constraint; everything else is found as before.
+    expect(r.records.map((x) => x.pa)).toEqual(w.objects.filter((o) => o.pid !== 0).map((o) => o.pa));
+    expect(r.stats.rejected).toMatchObject({ targetConstraints: 1, requiredEdge: 3 });
+    // Every value hit is located (the object cut by a run end too; its target cannot be read).
+    expect(located.length).toBe(r.stats.candidates);
   });
 });

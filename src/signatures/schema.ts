@@ -1,7 +1,8 @@
 // JSON Schema of `kcarve-signature/1` (see ./format.ts for the meaning of each
 // key). Validation runs at load; every failure is a SignatureError naming the
 // file and the JSON path of the offending field.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { SignatureError } from '../errors.js';
 
 type Schema = Record<string, unknown>;
@@ -164,11 +165,15 @@ export const signatureSchema: Schema = {
   additionalProperties: false,
 };
 
-// Compiled on first use: compiling costs ~1 s, and scan workers, which resolve a
-// document the main thread already validated, never need it.
+// Loaded and compiled on first use: loading ajv and compiling the schema cost ~1 s,
+// and scan workers, which resolve a document the main thread already validated, never
+// need them. (ajv is CommonJS, so a synchronous require can load it lazily.)
 let compiled: ValidateFunction | undefined;
 function validator(): ValidateFunction {
-  compiled ??= new Ajv({ allErrors: false, strict: false }).compile(signatureSchema);
+  if (compiled === undefined) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    compiled = new Ajv({ allErrors: false, strict: false }).compile(signatureSchema);
+  }
   return compiled;
 }
 
