@@ -1,6 +1,7 @@
 // Setting up a scan from plain-data options: register plugin modules, choose the OS
 // support and signature, load the signature, take hints, open the image, make (or
 // borrow) the pool. `runScan`, `runPslist` and `runXview` all start here.
+import { UsageError } from '../errors.js';
 import { type FileImageFormat, openImage } from '../layers/open-image.js';
 import { osRef, registerOsModule } from '../os/index.js';
 import type { DiscoveryHints } from '../os/types.js';
@@ -83,25 +84,35 @@ export async function registerPlugins(options: Pick<ScanOptions, 'osModules'>): 
 export async function openScan(options: ScanOptions, target: ScanTarget): Promise<OpenScan> {
   const started = performance.now();
   const hints = mergeHints(options);
-  const sig = scanSignature(readSignatureDoc(target.signatureFile), target.signatureFile, options.layout, false);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const program = sig.program(scanPointerMode(sig, hints.pagingLevels));
-  checkPlanOptions({ chunkSize, span: programSpan(program), alignment: program.alignment });
+  // The chunk size alone now; with the program's span and alignment once it is loaded.
+  checkPlanOptions({ chunkSize, span: 1, alignment: 1 });
+  const graphInPoolFrom = options.graphInPoolFrom ?? DEFAULT_GRAPH_IN_POOL_FROM;
+  if (!Number.isSafeInteger(graphInPoolFrom) || graphInPoolFrom < 0) {
+    throw new UsageError(`graphInPoolFrom must be a non-negative integer (got ${String(graphInPoolFrom)})`);
+  }
+  const workers = options.workers === undefined ? undefined : checkWorkers(options.workers);
   const ref = osRef(target.plugin.name);
+  const entry = options.workerEntry === undefined ? {} : { workerEntry: options.workerEntry };
 
+  // The image first (a bad one fails before threads start), then the pool, whose threads
+  // boot while this thread loads the signature (compiling its schema validator and
+  // building its layout take a while the first time).
   const image = openImage(options.image, options.format === undefined ? {} : { format: options.format });
   let pool = options.pool;
   const ownsPool = pool === undefined;
   let session: ScanSession;
-  const entry = options.workerEntry === undefined ? {} : { workerEntry: options.workerEntry };
+  let sig: Signature;
   try {
-    const inThread = await createScanPool({ workers: 0, ...entry });
     if (pool === undefined) {
       // No more workers than chunks: a small image needs no idle threads.
       const chunks = mergeSegments(image.runs).reduce((n, seg) => n + Math.ceil(seg.length / chunkSize), 0);
-      const workers = options.workers === undefined ? Math.min(defaultWorkerCount(), Math.max(1, chunks)) : checkWorkers(options.workers);
-      pool = await createScanPool({ workers, ...entry });
+      pool = await createScanPool({ workers: workers ?? Math.min(defaultWorkerCount(), Math.max(1, chunks)), ...entry });
     }
+    const inThread = await createScanPool({ workers: 0, ...entry });
+    sig = scanSignature(readSignatureDoc(target.signatureFile), target.signatureFile, options.layout, false);
+    const program = sig.program(scanPointerMode(sig, hints.pagingLevels));
+    checkPlanOptions({ chunkSize, span: programSpan(program), alignment: program.alignment });
     session = new ScanSession(image, {
       sig,
       signature: { file: target.signatureFile, doc: sig.doc, ...(options.layout === undefined ? {} : { layout: options.layout }) },
@@ -109,7 +120,7 @@ export async function openScan(options: ScanOptions, target: ScanTarget): Promis
       osRef: ref,
       pool,
       inThread,
-      graphInPoolFrom: options.graphInPoolFrom ?? DEFAULT_GRAPH_IN_POOL_FROM,
+      graphInPoolFrom,
       chunkSize,
       hints,
       ...(options.io === undefined ? {} : { io: options.io }),
