@@ -10,6 +10,7 @@
 //   dd         `dd if=IMAGE of=/dev/null bs=1M` (a process, like the CLI)
 //   node read  fs.readSync in 1 MiB blocks into an aligned buffer (this process)
 //   library    runScan() from dist/ (compiled), per worker count; a fresh pool each call
+//   reused     the same with one pool kept across calls (how a corpus job would scan)
 //   cli        `node dist/cli/main.js scan IMAGE ... --format jsonl --out /dev/null`, a new process
 // and reports the median with the min..max spread, and each scan's time over the read
 // baselines' (goal: <= 2x). The first library call of the process also loads the signature
@@ -32,7 +33,7 @@ function option(name: string): string | undefined {
 }
 const SIZE = Math.round(Number(option('size-gib') ?? '1') * 2 ** 30);
 const REPS = Number(option('reps') ?? '5');
-const WORKERS = (option('workers') ?? '1,2').split(',').map(Number);
+const WORKERS = (option('workers') ?? '0,1,2').split(',').map(Number);
 const CHUNK = option('chunk-size');
 const TOY = option('image') === undefined;
 const IMAGE = option('image') ?? `/tmp/kcarve-bench/toy-procs-${SIZE}.raw`;
@@ -127,6 +128,7 @@ function timeCli(workers: number): number {
 // ---- run ------------------------------------------------------------------------
 const { runScan } = (await import(dist('scan/run-scan.js'))) as typeof import('../src/scan/run-scan.js');
 const { parseSize } = (await import(dist('cli/scan-options.js'))) as typeof import('../src/cli/scan-options.js');
+const { createScanPool } = (await import(dist('scan/pool.js'))) as typeof import('../src/scan/pool.js');
 const libOptions = (workers: number) => ({
   image: IMAGE,
   os: OS,
@@ -158,6 +160,12 @@ console.log(
 );
 
 const breakdown: Record<string, Record<string, number[]>> = {};
+const pools = new Map<number, Awaited<ReturnType<typeof createScanPool>>>();
+for (const w of WORKERS) {
+  const pool = await createScanPool({ workers: w });
+  await runScan({ ...libOptions(w), pool }); // boot the threads and load what they keep
+  pools.set(w, pool);
+}
 for (let rep = 0; rep < REPS; rep++) {
   add('dd bs=1M (process)', timeDd());
   add('node readSync 1 MiB loop', nodeRead());
@@ -168,15 +176,20 @@ for (let rep = 0; rep < REPS; rep++) {
     const b = (breakdown[`${w}`] ??= {});
     for (const [k, v] of Object.entries(r.timings)) (b[k] ??= []).push(v / 1000);
     add(`cli kcarve scan, ${w} worker(s)`, timeCli(w));
+    const t1 = performance.now();
+    await runScan({ ...libOptions(w), pool: pools.get(w)! });
+    add(`library, reused pool, ${w} worker(s)`, (performance.now() - t1) / 1000);
   }
   process.stdout.write(`  rep ${rep + 1}/${REPS} done\n`);
 }
+
+for (const pool of pools.values()) await pool.close();
 
 // ---- report ---------------------------------------------------------------------
 const ddMedian = median(series.get('dd bs=1M (process)')!.seconds);
 const readMedian = median(series.get('node readSync 1 MiB loop')!.seconds);
 console.log('');
-console.log(`  ${'what'.padEnd(34)} ${'median s'.padStart(9)} ${'min..max s'.padStart(13)} ${'GB/s'.padStart(6)}  ${'x dd'.padStart(5)} ${'x read'.padStart(6)}`);
+console.log(`  ${'what'.padEnd(36)} ${'median s'.padStart(9)} ${'min..max s'.padStart(13)} ${'GB/s'.padStart(6)}  ${'x dd'.padStart(5)} ${'x read'.padStart(6)}`);
 const rows = [...series.values()].map((x) => {
   const m = median(x.seconds);
   const row = {
@@ -190,7 +203,7 @@ const rows = [...series.values()].map((x) => {
     overRead: m / readMedian,
   };
   console.log(
-    `  ${x.name.padEnd(34)} ${m.toFixed(3).padStart(9)} ${`${row.min.toFixed(2)}..${row.max.toFixed(2)}`.padStart(13)} ${row.gbps.toFixed(2).padStart(6)}  ${row.overDd.toFixed(2).padStart(5)} ${row.overRead.toFixed(2).padStart(6)}`,
+    `  ${x.name.padEnd(36)} ${m.toFixed(3).padStart(9)} ${`${row.min.toFixed(2)}..${row.max.toFixed(2)}`.padStart(13)} ${row.gbps.toFixed(2).padStart(6)}  ${row.overDd.toFixed(2).padStart(5)} ${row.overRead.toFixed(2).padStart(6)}`,
   );
   return row;
 });

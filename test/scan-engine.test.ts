@@ -15,7 +15,7 @@ import { planChunks } from '../src/scan/plan.js';
 import { type ScanPool, createScanPool } from '../src/scan/pool.js';
 import type { ScanProgress } from '../src/scan/progress.js';
 import { type ScanResult, runScan } from '../src/scan/run-scan.js';
-import type { ScanOptions } from '../src/scan/open-scan.js';
+import type { RunScanOptions } from '../src/scan/open-scan.js';
 import { useTmpDir } from './helpers/images.js';
 import { FAKE_OS_MODULE, TOY_LAYOUT, TOY_SIGNATURE, type World, type WorldSpec, buildWorld } from './helpers/scan-world.js';
 
@@ -54,7 +54,7 @@ function world(name: string, spec: Partial<WorldSpec> = {}): World {
   });
 }
 
-function scan(w: World, options: Partial<ScanOptions> = {}): Promise<ScanResult> {
+function scan(w: World, options: Partial<RunScanOptions> = {}): Promise<ScanResult> {
   return runScan({ image: w.path, os: 'fake', signature: TOY_SIGNATURE, pool: pools[0], ...options });
 }
 

@@ -1,12 +1,12 @@
 // The options `kcarve scan`, `pslist` and `xview` share, parsed into the library's plain
-// ScanOptions (src/scan/open-scan.ts), and what they do at the end: write the output,
+// RunScanOptions (src/scan/open-scan.ts), and what they do at the end: write the output,
 // warn about a partial result on stderr and end with exit code 2.
 import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { ImageIOError, KcarveError, UsageError } from '../errors.js';
 import { FILE_IMAGE_FORMATS, type FileImageFormat } from '../layers/open-image.js';
 import { HASH_MODES, type HashMode } from '../scan/identity.js';
-import type { ScanOptions } from '../scan/open-scan.js';
+import type { RunScanOptions } from '../scan/open-scan.js';
 import { DEFAULT_CHUNK_SIZE } from '../scan/plan.js';
 import { MAX_WORKERS } from '../scan/pool.js';
 import type { Missed } from '../scan/progress.js';
@@ -67,7 +67,7 @@ export function addScanOptions(cmd: Command): Command {
     .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal anyway)');
 }
 
-export function scanOptionsFrom(image: string, o: ScanCliOptions, bar: ProgressBar | undefined): ScanOptions {
+export function scanOptionsFrom(image: string, o: ScanCliOptions, bar: ProgressBar | undefined): RunScanOptions {
   return {
     image,
     os: o.os,

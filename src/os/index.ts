@@ -61,7 +61,14 @@ function checkName(name: unknown): string {
   return name;
 }
 
-/** Register a built-in OS support. A second registration under one name is a UsageError. */
+/**
+ * Register an OS support under `plugin.name` (a second one under a name is a UsageError).
+ * Scan workers see it only if they can register it too: built-ins by importing this file
+ * (add the call below), anything else by `module` — the plugin module's URL, as
+ * registerOsModule passes it. A support registered here without a module works in the
+ * registering thread only (a scan with `workers: 0`, or a graph pass small enough to run
+ * in-thread; see graphInPoolFrom).
+ */
 export function registerOsSupport(plugin: OsPlugin, module?: string): void {
   const name = checkName(plugin.name);
   const existing = registry.get(name);

@@ -18,7 +18,7 @@ import type { ScanTarget } from './target.js';
 import { scanPointerMode } from './verify.js';
 
 /** The inputs of a scan: plain data (a job queue can carry them), plus two callbacks. */
-export interface ScanOptions {
+export interface RunScanOptions {
   /** The image file: QEMU ELF core, LiME or raw. */
   image: string;
   /** Read the file as this format instead of detecting it. */
@@ -43,11 +43,14 @@ export interface ScanOptions {
   truth?: string;
   /** How the image is hashed for the result (default 'edges'). */
   hash?: HashMode;
-  /** How the matcher reads the image (default 'read', see ScanOptions.io of the native matcher). */
+  /** How the matcher reads the image (default 'read'; see ScanOptions.io in src/native/types.ts). */
   io?: 'read' | 'map';
   /** Module URL of the task handler instead of the scan worker (tests inject failures). */
   workerEntry?: string;
-  /** Called as the scan advances; the first call comes before any task is sent. */
+  /**
+   * Called as the scan advances; the first call comes before any task is sent. With
+   * OS detection (os 'auto', no signature) each OS tried starts a new series of events.
+   */
   onProgress?: ProgressListener;
   /**
    * Candidates from which the graph pass runs in the pool (default 20000); fewer are
@@ -72,16 +75,16 @@ export interface OpenScan {
 }
 
 /** Hints from `truth`, overridden key by key by explicit `hints`. */
-export function mergeHints(options: Pick<ScanOptions, 'hints' | 'truth'>): DiscoveryHints {
+export function mergeHints(options: Pick<RunScanOptions, 'hints' | 'truth'>): DiscoveryHints {
   const fromTruth = options.truth === undefined ? {} : hintsFromTruth(options.truth);
   return { ...fromTruth, ...(options.hints ?? {}) };
 }
 
-export async function registerPlugins(options: Pick<ScanOptions, 'osModules'>): Promise<void> {
+export async function registerPlugins(options: Pick<RunScanOptions, 'osModules'>): Promise<void> {
   for (const m of options.osModules ?? []) await registerOsModule(m);
 }
 
-export async function openScan(options: ScanOptions, target: ScanTarget): Promise<OpenScan> {
+export async function openScan(options: RunScanOptions, target: ScanTarget): Promise<OpenScan> {
   const started = performance.now();
   const hints = mergeHints(options);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -149,7 +152,7 @@ export async function openScan(options: ScanOptions, target: ScanTarget): Promis
 }
 
 /** Run `body` on an open scan and close it afterwards, whatever happens. */
-export async function withScan<T>(options: ScanOptions, target: ScanTarget, body: (scan: OpenScan) => Promise<T>): Promise<T> {
+export async function withScan<T>(options: RunScanOptions, target: ScanTarget, body: (scan: OpenScan) => Promise<T>): Promise<T> {
   const scan = await openScan(options, target);
   try {
     return await body(scan);

@@ -12,7 +12,7 @@ import type { KernelSpaceInfo, ProcessRecord } from '../os/types.js';
 import { KCARVE_VERSION } from '../version.js';
 import { type ImageHash, type SignatureIdentity, hashImage, signatureIdentity } from './identity.js';
 import type { Rejections, Unverified } from './messages.js';
-import { type OpenScan, type ScanOptions, registerPlugins, withScan } from './open-scan.js';
+import { type OpenScan, type RunScanOptions, registerPlugins, withScan } from './open-scan.js';
 import type { Missed } from './progress.js';
 import { chooseTarget, detectionCandidates } from './target.js';
 
@@ -83,7 +83,7 @@ export interface RunIdentity {
 }
 
 /** Start hashing the image (it overlaps the scan); await `identity()` at the end. */
-export function startIdentity(scan: OpenScan, hashMode: ScanOptions['hash']): () => Promise<RunIdentity> {
+export function startIdentity(scan: OpenScan, hashMode: RunScanOptions['hash']): () => Promise<RunIdentity> {
   const image = scan.session.image;
   const hashing = hashImage(image.path, image.fileSize, hashMode ?? 'edges');
   // Keep a failed hash from being reported as unhandled while the scan runs.
@@ -107,7 +107,7 @@ export function startIdentity(scan: OpenScan, hashMode: ScanOptions['hash']): ()
 }
 
 /** Value pass, discovery and graph pass on an open scan; the result with its identity. */
-export async function scanOpen(scan: OpenScan, hashMode: ScanOptions['hash']): Promise<ScanResult> {
+export async function scanOpen(scan: OpenScan, hashMode: RunScanOptions['hash']): Promise<ScanResult> {
   const { session } = scan;
   const identity = startIdentity(scan, hashMode);
   const setupMs = performance.now() - scan.started;
@@ -163,7 +163,7 @@ export async function scanOpen(scan: OpenScan, hashMode: ScanOptions['hash']): P
  * for --os. The detection report says what each one found.
  */
 export async function runForTarget<T>(
-  options: ScanOptions,
+  options: RunScanOptions,
   body: (scan: OpenScan) => Promise<T>,
   count: (result: T) => number,
 ): Promise<{ result: T; detection?: DetectionReport }> {
@@ -202,7 +202,7 @@ export async function runForTarget<T>(
 }
 
 /** Scan one image: every process object the signature finds (see runForTarget for `os: 'auto'`). */
-export async function runScan(options: ScanOptions): Promise<ScanResult> {
+export async function runScan(options: RunScanOptions): Promise<ScanResult> {
   const { result, detection } = await runForTarget(options, (scan) => scanOpen(scan, options.hash), (r) => r.records.length);
   return detection === undefined ? result : { ...result, detection };
 }

@@ -6,7 +6,7 @@
 // list decides what is listed, not the signature.
 import { hex } from '../addr.js';
 import type { KernelSpaceInfo, ListWalkResult, ProcessRecord } from '../os/types.js';
-import type { OpenScan, ScanOptions } from '../scan/open-scan.js';
+import type { OpenScan, RunScanOptions } from '../scan/open-scan.js';
 import type { Missed } from '../scan/progress.js';
 import { type DetectionReport, type RunIdentity, runForTarget, startIdentity } from '../scan/run-scan.js';
 import { carveObject, verifyContext } from '../scan/verify.js';
@@ -63,7 +63,7 @@ export async function discoverAndWalk(scan: OpenScan): Promise<{ kernel?: Kernel
   return { kernel, walk, valuePassMs, discoverMs, walkMs: performance.now() - t, candidates: value.candidates.length };
 }
 
-async function pslistOpen(scan: OpenScan, hash: ScanOptions['hash']): Promise<PslistResult> {
+async function pslistOpen(scan: OpenScan, hash: RunScanOptions['hash']): Promise<PslistResult> {
   const identity = startIdentity(scan, hash);
   const setupMs = performance.now() - scan.started;
   const { kernel, walk, valuePassMs, discoverMs, walkMs } = await discoverAndWalk(scan);
@@ -97,7 +97,7 @@ async function pslistOpen(scan: OpenScan, hash: ScanOptions['hash']): Promise<Ps
 }
 
 /** Walk the kernel's process list of one image (see runForTarget for `os: 'auto'`). */
-export async function runPslist(options: ScanOptions): Promise<PslistResult> {
+export async function runPslist(options: RunScanOptions): Promise<PslistResult> {
   const { result, detection } = await runForTarget(options, (scan) => pslistOpen(scan, options.hash), (r) => r.records.length);
   return detection === undefined ? result : { ...result, detection };
 }

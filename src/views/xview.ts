@@ -4,7 +4,7 @@
 // (./cross-view.ts). Objects a view reaches that the scan did not report are carved on
 // the main thread so their rows say what they are, and carry a warning.
 import type { ProcessRecord, ViewResult } from '../os/types.js';
-import type { OpenScan, ScanOptions } from '../scan/open-scan.js';
+import type { OpenScan, RunScanOptions } from '../scan/open-scan.js';
 import { type DetectionReport, type ScanResult, runForTarget, scanOpen } from '../scan/run-scan.js';
 import { carveObject, verifyContext } from '../scan/verify.js';
 import { type CrossViewRow, type Verdict, crossView, unscannedPas } from './cross-view.js';
@@ -26,7 +26,7 @@ export interface XviewResult {
   detection?: DetectionReport;
 }
 
-async function xviewOpen(scan: OpenScan, hash: ScanOptions['hash']): Promise<XviewResult> {
+async function xviewOpen(scan: OpenScan, hash: RunScanOptions['hash']): Promise<XviewResult> {
   const result = await scanOpen(scan, hash);
   const t = performance.now();
   const { session } = scan;
@@ -62,7 +62,7 @@ async function xviewOpen(scan: OpenScan, hash: ScanOptions['hash']): Promise<Xvi
 }
 
 /** Cross-view of one image (see runForTarget for `os: 'auto'`). */
-export async function runXview(options: ScanOptions): Promise<XviewResult> {
+export async function runXview(options: RunScanOptions): Promise<XviewResult> {
   const { result, detection } = await runForTarget(options, (scan) => xviewOpen(scan, options.hash), (r) => r.scan.records.length);
   return detection === undefined ? result : { ...result, detection };
 }
