@@ -121,7 +121,7 @@ describe('runScan', () => {
           for (const r of results.slice(1)) expect(essence(r)).toEqual(essence(results[0]!));
         },
       ),
-      { numRuns: 4 },
+      { numRuns: 3 },
     );
   });
 

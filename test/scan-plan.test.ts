@@ -78,7 +78,7 @@ describe('chunk planner', () => {
         });
         expect(covered).toBe(runs.reduce((n, r) => n + r.length, 0));
       }),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 
