@@ -175,6 +175,8 @@ describe('partial scans', () => {
     ]);
     expect(value[0]!.error).toMatchObject({ name: 'TypeError', message: 'injected bug in value chunk 1' });
     expect(value[0]!.reason).toBe(`worker failed on physical [0x11000, 0x21000): injected bug in value chunk 1`);
+    // The worker that died: piscina replaced it and the other chunks went on.
+    expect(value[1]!.reason).toBe(`worker failed on physical [0x21000, 0x31000): worker exited with code: 7`);
     const graph = r.missed.filter((m) => m.phase === 'graph');
     expect(graph).toHaveLength(1);
     expect(graph[0]).toMatchObject({ kind: 'worker-failure', error: { name: 'RangeError', message: 'injected bug in graph batch 1' } });
@@ -243,6 +245,22 @@ describe('scan options and failures', () => {
     await expect(scan(w, { signature: file })).rejects.toBeInstanceOf(SignatureError);
     writeFileSync(file, JSON.stringify({ ...doc, alignment: 24 }));
     await expect(scan(w, { signature: file })).rejects.toThrow(new SignatureError(file, '$.alignment', 'must be a power of two'));
+  });
+
+  it('a signature that matches nearly everywhere ends the scan with the matcher\'s SignatureError, not a short list', async () => {
+    const image = tmp('zeros.raw');
+    writeFileSync(image, new Uint8Array((1 << 24) + 64));
+    const file = tmp('everywhere.sig.json');
+    const doc = JSON.parse(readFileSync(TOY_SIGNATURE, 'utf8'));
+    writeFileSync(
+      file,
+      JSON.stringify({ ...doc, target: { ...doc.target, layout: TOY_LAYOUT }, alignment: 1, constraints: [{ field: 'magic', kind: 'ne', value: '0x1' }] }),
+    );
+    const err = await runScan({ image, os: 'fake', signature: file, pool: pools[1] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SignatureError);
+    expect((err as SignatureError).message).toBe(
+      `${file}: more than 16777216 candidates matched in [0x0, 0x1000040); the program is not selective enough (options.maxHits raises the cap)`,
+    );
   });
 
   it('--os auto with the signature given picks the OS support for its target', async () => {
