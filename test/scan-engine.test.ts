@@ -12,7 +12,7 @@ import * as addr from '../src/addr.js';
 import * as errors from '../src/errors.js';
 import { type OsPluginFactory, registerOsModule, registerOsSupport } from '../src/os/index.js';
 import { planChunks } from '../src/scan/plan.js';
-import { type ScanPool, createScanPool } from '../src/scan/pool.js';
+import { type ScanPool, createScanPool, workerExecArgv } from '../src/scan/pool.js';
 import type { ScanProgress } from '../src/scan/progress.js';
 import { type ScanResult, runScan } from '../src/scan/run-scan.js';
 import type { RunScanOptions } from '../src/scan/open-scan.js';
@@ -333,5 +333,14 @@ describe('scan.locate signatures', () => {
     expect(r.stats.rejected).toMatchObject({ targetConstraints: 1, requiredEdge: 3 });
     // Every value hit is located (the object cut by a run end too; its target cannot be read).
     expect(located.length).toBe(r.stats.candidates);
+  });
+});
+
+describe('worker threads', () => {
+  it('do not inherit module loaders (--import tsx) from the parent, and keep its other options', () => {
+    expect(workerExecArgv(['--import', 'tsx', '--enable-source-maps', '--loader=x.mjs', '--max-old-space-size=4096', '--experimental-loader', 'y'])).toEqual([
+      '--enable-source-maps',
+      '--max-old-space-size=4096',
+    ]);
   });
 });

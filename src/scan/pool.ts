@@ -62,6 +62,27 @@ async function inProcessPool(entry: string): Promise<ScanPool> {
   };
 }
 
+/**
+ * The parent's Node options minus module loaders (`--import`, `--loader`): a process
+ * started with `--import tsx` would otherwise load tsx's hooks in every worker and run
+ * each module the worker loads through them, which made fresh pools several times slower
+ * (bench/scan). Compiled workers need no loader, and the TypeScript shim registers tsx
+ * itself.
+ */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    if (a === '--import' || a === '--loader' || a === '--experimental-loader') {
+      i++; // and its value
+      continue;
+    }
+    if (/^--(import|loader|experimental-loader)=/.test(a)) continue;
+    out.push(a);
+  }
+  return out;
+}
+
 function threadPool(entry: string, workers: number): ScanPool {
   // A TypeScript entry (kcarve running from source) goes through the shim, which
   // registers tsx inside the worker; compiled entries are loaded directly.
@@ -72,6 +93,7 @@ function threadPool(entry: string, workers: number): ScanPool {
     minThreads: workers,
     maxThreads: workers,
     concurrentTasksPerWorker: 1,
+    execArgv: workerExecArgv(process.execArgv),
     // Tasks are queued up front; piscina's default maxQueue would refuse a big plan.
     maxQueue: Number.POSITIVE_INFINITY,
   });
