@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { register as dataset } from './dataset.js';
 import { register as info } from './info.js';
 import { register as layout } from './layout.js';
+import { register as pslist } from './pslist.js';
+import { register as scan } from './scan.js';
 import { register as synth } from './synth.js';
+import { register as xview } from './xview.js';
 
 /** A subcommand module adds itself to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -12,5 +15,8 @@ export const commands: RegisterCommand[] = [
   dataset,
   info,
   layout,
+  pslist,
+  scan,
   synth,
+  xview,
 ];
