@@ -18,7 +18,7 @@ export interface ImageSpec {
 /** Writes one planted object: the fields the bench program checks. */
 export type Planter = (block: DataView, at: number, rand: () => number) => void;
 
-function xorshift(seed: number): () => number {
+export function xorshift(seed: number): () => number {
   let s = seed >>> 0 || 1;
   return () => {
     s ^= s << 13;
@@ -28,7 +28,8 @@ function xorshift(seed: number): () => number {
   };
 }
 
-function fillBlock(block: Uint32Array, rand: () => number): void {
+/** Fill a block with kernel-like 64-bit words (see the file comment). */
+export function fillBlock(block: Uint32Array, rand: () => number): void {
   for (let i = 0; i < block.length; i += 2) {
     const r = rand();
     const kind = r % 100;

@@ -10,6 +10,23 @@ export { scanReference, evaluateAt } from './signatures/reference.js';
 export { validateProgram } from './signatures/validate.js';
 export { openImage as openNativeImage, compileProgram, scanImage, scanBuffer } from './native/index.js';
 export type * from './os/types.js';
+// Scanning (issue 5): the registry of OS supports, the scan engine, the list walk and the cross-view.
+export {
+  osSupport,
+  osPlugin,
+  osRef,
+  registerOsSupport,
+  registerOsModule,
+  registeredOses,
+  resolveOsRef,
+  type OsPlugin,
+  type OsPluginFactory,
+  type OsPluginHost,
+  type OsRef,
+} from './os/index.js';
+export * from './scan/index.js';
+export { taskJson, rowJson, toJsonData, type TaskJson } from './scan/json.js';
+export * from './views/index.js';
 export * from './types/index.js';
 export * from './layers/index.js';
 export { KCARVE_VERSION } from './version.js';

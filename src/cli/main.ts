@@ -51,7 +51,20 @@ function invokedDirectly(): boolean {
   }
 }
 
+/**
+ * `kcarve scan ... | head`: when the reader goes away, stop quietly (as `cat` would)
+ * instead of dying on an unhandled EPIPE. Other write errors end with exit code 2.
+ */
+export function handleStdoutErrors(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    process.stderr.write(`kcarve: cannot write the output: ${err.message}\n`);
+    process.exit(2);
+  });
+}
+
 if (invokedDirectly()) {
+  handleStdoutErrors();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -120,6 +120,13 @@ export interface OsSupport {
   kernelSpace(image: PhysicalReader, info: KernelSpaceInfo): KernelSpace;
   /** Decode an object's bytes (at least sizeOf(target type)) into a process record. */
   carve(sig: Signature, bytes: Uint8Array, pa: PhysAddr, space: KernelSpace): Omit<ProcessRecord, 'edges' | 'confidence'>;
+  /**
+   * Signatures with `scan.locate` scan one type and carve another (a pool header in
+   * front of an _EPROCESS): the physical address of the target object for the scanned
+   * hit at `pa`, or undefined when the hit leads to none. Needed only by an OS whose
+   * signatures use `scan`; the scan engine refuses such a signature without it.
+   */
+  locate?(sig: Signature, pa: PhysAddr, space: KernelSpace): PhysAddr | undefined;
   /** Walk the kernel's own process list from its head, with cycle and length guards. */
   walkList(image: PhysicalReader, sig: Signature, space: KernelSpace, info: KernelSpaceInfo, hints: DiscoveryHints): ListWalkResult;
   /**

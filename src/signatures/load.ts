@@ -68,6 +68,11 @@ export interface LoadSignatureOptions {
   layout?: Layout;
   /** Path of a layout file to load instead of the one the signature names. */
   layoutPath?: string;
+  /**
+   * The document's shape was validated already (a scan worker resolving the document
+   * its main thread loaded): skip the JSON Schema check, which costs ~1 s to compile.
+   */
+  shapeChecked?: boolean;
 }
 
 /** Read, validate and resolve a signature file. */
@@ -89,7 +94,7 @@ export function loadSignature(file: string, options: LoadSignatureOptions = {}):
 
 /** Validate and resolve an already-parsed signature document. */
 export function resolveSignature(doc: unknown, file: string, options: LoadSignatureOptions = {}): Signature {
-  validateSignatureShape(doc, file);
+  if (options.shapeChecked !== true) validateSignatureShape(doc, file);
   const sig = doc as SignatureDoc;
   const layout = options.layout ?? layoutFor(sig, file, options.layoutPath);
   const fail = (where: string, reason: string): SignatureError => new SignatureError(file, where, reason);

@@ -1,7 +1,8 @@
 // JSON Schema of `kcarve-signature/1` (see ./format.ts for the meaning of each
 // key). Validation runs at load; every failure is a SignatureError naming the
 // file and the JSON path of the offending field.
-import { Ajv, type ErrorObject } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { SignatureError } from '../errors.js';
 
 type Schema = Record<string, unknown>;
@@ -164,8 +165,17 @@ export const signatureSchema: Schema = {
   additionalProperties: false,
 };
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validate = ajv.compile(signatureSchema);
+// Loaded and compiled on first use: loading ajv and compiling the schema cost ~1 s,
+// and scan workers, which resolve a document the main thread already validated, never
+// need them. (ajv is CommonJS, so a synchronous require can load it lazily.)
+let compiled: ValidateFunction | undefined;
+function validator(): ValidateFunction {
+  if (compiled === undefined) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    compiled = new Ajv({ allErrors: false, strict: false }).compile(signatureSchema);
+  }
+  return compiled;
+}
 
 /** `$.constraints[2].width` from ajv's `/constraints/2/width`. */
 function jsonPath(err: ErrorObject): string {
@@ -202,6 +212,7 @@ function describe(err: ErrorObject): string {
 
 /** Throws SignatureError(file, path, reason) unless `doc` has the signature file's shape. */
 export function validateSignatureShape(doc: unknown, file: string): void {
+  const validate = validator();
   if (validate(doc)) return;
   const errors = validate.errors ?? [];
   // ajv reports a failing if/then as an extra "if" error after the real one; skip it.

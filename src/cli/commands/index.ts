@@ -2,8 +2,11 @@ import type { Command } from 'commander';
 import { register as dataset } from './dataset.js';
 import { register as info } from './info.js';
 import { register as layout } from './layout.js';
+import { register as pslist } from './pslist.js';
+import { register as scan } from './scan.js';
 import { register as signature } from './signature.js';
 import { register as synth } from './synth.js';
+import { register as xview } from './xview.js';
 
 /** A subcommand module adds itself to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -13,6 +16,9 @@ export const commands: RegisterCommand[] = [
   dataset,
   info,
   layout,
+  pslist,
+  scan,
   signature,
   synth,
+  xview,
 ];
