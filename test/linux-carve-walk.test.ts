@@ -116,7 +116,8 @@ describe('the task list and other views', () => {
     expect(byName.get('children')!.pas).toEqual(pa((t) => !t.exited && t.pid !== 0));
     expect(byName.get('children')!.pas).toContain(hidden);
     expect(byName.get('thread_group')!.pas).toEqual(pa((t) => !t.exited));
-    expect(byName.get('thread_node')).toMatchObject({ name: 'thread_node' });
+    // Each mini process has one thread: its signal->thread_head list holds just the leader.
+    expect(byName.get('thread-lists')).toEqual({ name: 'thread-lists', pas: pa((t) => !t.exited) });
   });
 
   it('throws naming init_task when discovery found none', () => {

@@ -134,11 +134,18 @@ export function miniKernel(options: { tasks?: MiniTask[]; withMm?: boolean; leve
     write(t.pa, 'group_leader', t.va);
     write(t.pa, 'signal', pob + BigInt(MINI.signals + i * 0x400));
     write(t.pa, 'cpus_ptr', self('cpus_mask'));
-    for (const list of ['children', 'sibling', 'ptraced', 'ptrace_entry', 'thread_group', 'thread_node']) {
+    for (const list of ['children', 'sibling', 'ptraced', 'ptrace_entry', 'thread_group']) {
       write(t.pa, `${list}.next`, self(list));
       write(t.pa, `${list}.prev`, self(list));
     }
     write(t.pa, 'flags', t.slot < 0 ? 0x4200002 : t.kernelThread ? 0x208040 : 0x400100);
+    // One thread per process: signal->thread_head and the task's thread_node form a ring of two.
+    const signal = MINI.signals + i * 0x400;
+    const head = pob + BigInt(signal + layout.offsetOf('signal_struct', 'thread_head'));
+    write(t.pa, 'thread_node.next', head);
+    write(t.pa, 'thread_node.prev', head);
+    writeType('signal_struct', signal, 'thread_head.next', self('thread_node'));
+    writeType('signal_struct', signal, 'thread_head.prev', self('thread_node'));
     if (t.exited) {
       // The 6.1 exit path: EXIT_DEAD, TASK_DEAD, PF_EXITING, no stack, creds, pid or mm.
       write(t.pa, 'exit_state', 0x10);

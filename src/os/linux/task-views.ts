@@ -1,7 +1,8 @@
 // The kernel's own views of its tasks, for the cross-view:
 //  - `list` (walkTasks): init_task.tasks, the process list `ps` and pslist read
 //    (include/linux/sched/signal.h for_each_process), init_task first;
-//  - `thread_node`: each process's signal->thread_head list (6.1 for_each_thread);
+//  - `thread-lists`: each process's signal->thread_head list, linked through the
+//    threads' thread_node (6.1 for_each_thread); the name the cross-view reads threads by;
 //  - `thread_group`: each process's thread_group ring (while_each_thread);
 //  - `children`: each task's children list, linked through the children's `sibling`;
 //  - `pid-links`: the task its struct pid names, thread_pid → pid.tasks[PIDTYPE_PID]
@@ -87,7 +88,7 @@ export function taskViews(image: PhysicalReader, sig: Signature, space: KernelSp
   const leaders = starts.filter((s) => readU64At(space, s.va + BigInt(t.groupLeader.offset)) === s.va);
 
   if (t.signal && t.threadNode && t.signalThreadHead !== undefined) {
-    const v = new ViewBuilder('thread_node');
+    const v = new ViewBuilder('thread-lists');
     for (const s of leaders) {
       const signal = readU64At(space, s.va + BigInt(t.signal.offset));
       if (signal === undefined || signal === 0n) continue;
@@ -95,7 +96,7 @@ export function taskViews(image: PhysicalReader, sig: Signature, space: KernelSp
     }
     views.push(v.result(leaders.length));
   } else {
-    views.push({ name: 'thread_node', pas: [], note: `the layout has no ${t.type}.thread_node or signal_struct.thread_head` });
+    views.push({ name: 'thread-lists', pas: [], note: `the layout has no ${t.type}.thread_node or signal_struct.thread_head` });
   }
 
   if (t.threadGroup) views.push(ringView('thread_group', space, t, leaders, t.threadGroup.offset));
