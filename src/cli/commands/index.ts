@@ -4,6 +4,7 @@ import { register as info } from './info.js';
 import { register as layout } from './layout.js';
 import { register as pslist } from './pslist.js';
 import { register as scan } from './scan.js';
+import { register as signature } from './signature.js';
 import { register as synth } from './synth.js';
 import { register as xview } from './xview.js';
 
@@ -17,6 +18,7 @@ export const commands: RegisterCommand[] = [
   layout,
   pslist,
   scan,
+  signature,
   synth,
   xview,
 ];
