@@ -15,7 +15,7 @@ import type { Layout } from '../types/layout.js';
 import { classifyTrial } from './classify.js';
 import { FuzzGuest } from './guest.js';
 import { MUTATION_KINDS, type MutationKind } from './mutations.js';
-import { changedMembers, planMembers, trialKey, trialQueue, type QueueItem } from './plan.js';
+import { changedMembers, planMembers, trialKey, trialQueue, type PlannedSpan, type QueueItem } from './plan.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { buildRobustness, type Robustness } from './report.js';
 import { CampaignStore, type CampaignFile, type CampaignSettings } from './store.js';
@@ -126,6 +126,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       layout: cl.layout, allocSize: alloc, snapshot: g0.snapshotTask, donors: g0.snapshotDonors, mutations,
       filters: options.members, maxArrayElements, profiled: new Set(profiled), seed,
     });
+    writeFileSync(store.planPath, `${JSON.stringify({ trials, allocSize: alloc, sizeofTaskStruct: g0.info.taskStructSize, layoutSource: options.layout ?? tc.vmlinuz, vmlinuz: tc.vmlinuz, profiled, aliased: plan.aliased, beyondObject: plan.beyondObject, members: plan.members }, null, 1)}\n`);
     const done = new Set(records.map((r) => trialKey(r.member, r.mutation, r.trial)));
     let queue = trialQueue(plan.members, trials, done);
     if (options.limit !== undefined) queue = queue.slice(0, options.limit);
@@ -228,4 +229,29 @@ async function profile(store: CampaignStore, guest: FuzzGuest, spans: ReturnType
   writeFileSync(store.profilePath, `${JSON.stringify({ runs: PROFILE_RUNS, changed: list }, null, 2)}\n`);
   log(`profiling: ${list.length} members written by the kernel during a clean run`);
   return list;
+}
+
+/** Rebuild robustness.json from a campaign directory's records (no guest needed), e.g. while a campaign runs. */
+export function reportCampaign(out: string): CampaignResult {
+  const store = new CampaignStore(out);
+  const campaign = store.readCampaign();
+  if (!campaign) throw new UsageError(`${out} holds no campaign (no campaign.json)`);
+  let saved: {
+    trials: number; allocSize: number; sizeofTaskStruct: number; layoutSource: string; vmlinuz: string; profiled: string[];
+    aliased: number; beyondObject: number; members: PlannedSpan[];
+  };
+  try {
+    saved = JSON.parse(readFileSync(store.planPath, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`${store.planPath}: unreadable (${(err as Error).message}); the campaign never got past its profiling pass`);
+  }
+  const records = store.readTrials();
+  const plan = { members: saved.members, aliased: saved.aliased, beyondObject: saved.beyondObject };
+  const remaining = trialQueue(plan.members, saved.trials, new Set(records.map((r) => trialKey(r.member, r.mutation, r.trial)))).length;
+  const robustness = buildRobustness({
+    campaign, plan, records, trials: saved.trials, layoutHash: campaign.layout_hash, layoutSource: saved.layoutSource, vmlinuz: saved.vmlinuz,
+    allocSize: saved.allocSize, sizeofTaskStruct: saved.sizeofTaskStruct, profiled: saved.profiled, remaining,
+  });
+  writeFileSync(store.robustnessPath, `${JSON.stringify(robustness, null, 2)}\n`);
+  return { robustness, path: store.robustnessPath, ran: 0, total: records.length, remaining };
 }

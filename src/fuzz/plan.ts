@@ -115,6 +115,7 @@ export function planMembers(input: PlanInput): MemberPlan {
     const m: PlannedSpan = {
       path: leaf.path, offset: leaf.offset, size: leaf.size, kind: leaf.kind, aliases: [], applicable, notApplicable, span, priority,
     };
+    if (span.bits) m.bits = span.bits;
     byBytes.set(key, m);
     members.push(m);
   }

@@ -17,7 +17,7 @@ export function formatDuration(ms: number): string {
 
 export class Progress {
   private done = 0;
-  private lastLine = 0;
+  private lastLine = -Infinity;
   private readonly started: number;
 
   constructor(

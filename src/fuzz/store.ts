@@ -1,5 +1,5 @@
 // A campaign directory: campaign.json (settings, checked on resume, and the history of
-// runs), trials.jsonl (one trial record a line, appended as trials finish: a killed
+// runs), plan.json (the members and which mutations apply), trials.jsonl (one trial record a line, appended as trials finish: a killed
 // campaign loses at most the trials in flight), profile.json (the profiling pass) and
 // robustness.json (the verdicts, rewritten at the end of every run).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,6 +39,7 @@ export class CampaignStore {
   readonly campaignPath: string;
   readonly profilePath: string;
   readonly robustnessPath: string;
+  readonly planPath: string;
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -46,6 +47,7 @@ export class CampaignStore {
     this.campaignPath = join(dir, 'campaign.json');
     this.profilePath = join(dir, 'profile.json');
     this.robustnessPath = join(dir, 'robustness.json');
+    this.planPath = join(dir, 'plan.json');
   }
 
   /** Settings of an earlier run in this directory, if any. */

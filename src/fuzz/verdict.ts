@@ -43,6 +43,8 @@ export interface MemberResult {
   offset: number;
   size: number;
   kind: string;
+  /** Bitfields: the member's bits inside the storage unit at `offset`. */
+  bits?: { position: number; length: number };
   /** Union alternatives at the same bytes, tested once under this name. */
   aliases?: string[];
   /** Mutations that cannot change this member (e.g. zeroing a zero member; pointer on a non-pointer). */
@@ -61,6 +63,7 @@ export interface PlannedMember {
   offset: number;
   size: number;
   kind: string;
+  bits?: { position: number; length: number };
   aliases: string[];
   /** Mutations that change this member (others are not applicable). */
   applicable: MutationKind[];
@@ -109,6 +112,7 @@ export function memberResult(m: PlannedMember, records: TrialRecord[], trialsWan
     offset: m.offset, size: m.size, kind: m.kind,
     not_applicable: m.notApplicable, trials: records.length, outcomes: count(records), by_mutation: byMutation, verdict, reason,
   };
+  if (m.bits) res.bits = m.bits;
   if (m.aliases.length > 0) res.aliases = m.aliases;
   if (warned > 0) res.warned = warned;
   return res;

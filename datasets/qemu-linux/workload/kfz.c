@@ -16,7 +16,8 @@
  *   exit        the target exits with status 42; init reaps it and prints
  *               "kfz: trial end status=0x<raw wait status>" (0x2a00 = exit 42).
  *   run         the target loops forever (sleep, /proc reads, a signal to itself, no
- *               fork): a live process for the evasion test; prints "kfz: running".
+ *               fork), printing "kfz: round N" after each round: a live process for the
+ *               evasion test; init prints "kfz: running".
  *   hide STYLE  unlink the target from the task list through the module (DKOM).
  *   dump        the module prints the ground truth (ends with "kcarve: truth done").
  *
@@ -208,9 +209,12 @@ static void target(int go_fd, int done_fd)
 		if (c == 'x')
 			_exit(42);
 		if (c == 'l') {
+			unsigned long round = 0;
+
 			for (;;) {
 				if (work(done_fd, 0, 1) != 0)
 					_exit(5);
+				say("round %lu", ++round);
 				sleep_ms(300);
 			}
 		}
