@@ -17,3 +17,11 @@ export {
 export { validateLinuxTruth, type ValidationReport } from './datasets/linux/validate.js';
 export { E2E_LINUX_PARAMS, type LinuxImageParams, type UnlinkStyle } from './datasets/linux/plan.js';
 export type { LinuxTruth, TruthTask } from './datasets/linux/truth.js';
+// Robustness by fuzzing a live guest (issue 8): GDB remote client, campaigns, evasion image.
+export { GdbRemoteClient, GdbRemoteError } from './qemu/gdb-remote.js';
+export { runCampaign, reportCampaign, loadCampaignLayout, type CampaignOptions, type CampaignResult } from './fuzz/campaign.js';
+export { runEvasion, evasionFindings, type EvasionOptions, type EvasionResult, type EvasionFindings } from './fuzz/evade.js';
+export { ROBUSTNESS_SCHEMA, type Robustness } from './fuzz/report.js';
+export { VERDICT_RULE, type Verdict, type MemberResult } from './fuzz/verdict.js';
+export { classifyTrial, type Outcome, type TrialObservation } from './fuzz/classify.js';
+export { MUTATION_KINDS, type MutationKind } from './fuzz/mutations.js';
