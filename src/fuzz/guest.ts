@@ -222,6 +222,7 @@ export class FuzzGuest {
     this.serial = '';
     this.events.length = 0;
     this.heartbeats.length = 0;
+    this.partialLine = '';
   }
 
   /** A line on the guest's console (kfz reads its commands there). */
@@ -260,14 +261,16 @@ export class FuzzGuest {
   /** Host time of each watchdog heartbeat seen since the last restore. */
   readonly heartbeats: number[] = [];
 
+  /** The console's last, unfinished line. */
+  private partialLine = '';
+
   private onSerial(d: string): void {
     const now = Date.now();
-    const before = this.serial.length;
     this.serial += d;
-    // Count heartbeat lines completed by this chunk (a line may straddle chunks).
-    const from = this.serial.lastIndexOf('\n', before - 1) + 1;
-    const n = (this.serial.slice(from).match(/kfz: hb \d+\r?\n/g) ?? []).length - (this.serial.slice(from, before).match(/kfz: hb \d+\r?\n/g) ?? []).length;
-    for (let i = 0; i < n; i++) this.heartbeats.push(now);
+    const text = this.partialLine + d;
+    const lines = text.split('\n');
+    this.partialLine = lines.pop()!;
+    for (const line of lines) if (/kfz: hb \d+\r?$/.test(line)) this.heartbeats.push(now);
     this.notify();
   }
 
