@@ -60,6 +60,17 @@ export function chooseMutation(m: Robustness['members'][string]): MutationKind |
   return order.find((k) => (m.by_mutation[k]?.outcomes.survived ?? 0) > 0 && (m.by_mutation[k]?.trials ?? 0) === m.by_mutation[k]?.outcomes.survived);
 }
 
+/**
+ * A char array (comm) gets random non-NUL bytes and a final NUL: as foreign as the
+ * campaign's random bytes (which also survived), yet still a C string, so that
+ * truth.json can state it (its comm is a string of at most 15 bytes).
+ */
+function forgedName(original: Buffer, rng: ReturnType<typeof trialRandom>): Buffer {
+  const out = Buffer.alloc(original.length);
+  for (let i = 0; i < out.length - 1; i++) out[i] = 1 + rng.below(255);
+  return out.equals(original) ? Buffer.from(out.map((b, i) => (i === 0 ? (b % 255) + 1 : b))) : out;
+}
+
 function rounds(serial: string): number {
   return (serial.match(/kfz: round \d+\r?\n/g) ?? []).length;
 }
@@ -110,7 +121,7 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
       }
       const original = Buffer.from(task.subarray(m.offset, m.offset + m.size));
       const donors = guest.snapshotDonors.map((d) => d.subarray(m.offset, m.offset + m.size));
-      const written = mutate(span, kind, original, trialRandom(seed, path, kind, 0), donors);
+      const written = span.kind === 'string' ? forgedName(original, trialRandom(seed, path, kind, 0)) : mutate(span, kind, original, trialRandom(seed, path, kind, 0), donors);
       if (!written) {
         skipped.push({ member: path, reason: `${kind} would not change it in this guest` });
         continue;

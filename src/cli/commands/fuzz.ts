@@ -148,6 +148,9 @@ export function register(program: Command): void {
       if (typeof rob !== 'string' || rob === '') throw new UsageError('--robustness <file> is required');
       const log = (line: string) => process.stderr.write(`kcarve fuzz evade: ${line}\n`);
       const r = await runEvasion({ robustness: rob, out, style: opts['style'] as string, runMs: opts['runMs'] as number, seed: opts['seed'] as number, log });
-      process.stdout.write(`${r.truthPath}\ntarget pid ${r.target.pid} at pa 0x${r.target.pa.toString(16)}: hidden (${r.style}), ${r.applied.length} fragile mutations applied, ${r.skipped.length} skipped\n`);
+      process.stdout.write(
+        `${r.truthPath}\ntarget pid ${r.target.pid} at pa 0x${r.target.pa.toString(16)}: hidden (${r.style}), ${r.applied.length} fragile mutations applied, ` +
+          `${r.skipped.length} skipped; ${r.roundsAfter} rounds of work after the mutations\nvalidation of truth.json against memory.raw: ${r.validation}\n`,
+      );
     });
 }
