@@ -137,12 +137,17 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     let next = 0;
     const retries = new Map<QueueItem, number>();
     const pending: QueueItem[] = [];
-    const take = (): QueueItem | undefined => {
+    // A member's bytes may differ between guests' snapshots (e.g. a counter that is zero in
+    // one): a mutation that changes nothing in one guest is handed to the others.
+    const noopIn = new Map<QueueItem, Set<number>>();
+    const take = (slot: number): QueueItem | undefined => {
       if (Date.now() > deadline) return undefined;
-      return pending.shift() ?? queue[next++];
+      const i = pending.findIndex((p) => !noopIn.get(p)?.has(slot));
+      if (i >= 0) return pending.splice(i, 1)[0];
+      return queue[next++];
     };
     const worker = async (slot: number) => {
-      for (let item = take(); item; item = take()) {
+      for (let item = take(slot); item; item = take(slot)) {
         let guest = pool[slot];
         if (!guest || !guest.alive) {
           await guest?.shutdown();
@@ -155,7 +160,11 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         }
         const { original, written } = plannedWrite(guest, item.member.span, item.mutation, item.trial, seed);
         if (!written) {
-          log(`${item.member.path} ${item.mutation}: no change in guest ${slot} (its snapshot differs); skipped`);
+          const seen = noopIn.get(item) ?? new Set<number>();
+          seen.add(slot);
+          noopIn.set(item, seen);
+          if (seen.size < pool.length) pending.push(item);
+          else log(`${item.member.path} ${item.mutation}: changes nothing in any guest's snapshot; not run`);
           continue;
         }
         try {
