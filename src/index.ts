@@ -22,6 +22,7 @@ export { GdbRemoteClient, GdbRemoteError } from './qemu/gdb-remote.js';
 export { runCampaign, reportCampaign, loadCampaignLayout, type CampaignOptions, type CampaignResult } from './fuzz/campaign.js';
 export { runEvasion, evasionFindings, type EvasionOptions, type EvasionResult, type EvasionFindings } from './fuzz/evade.js';
 export { ROBUSTNESS_SCHEMA, type Robustness } from './fuzz/report.js';
+export { loadRobustness, validateRobustness } from './fuzz/robustness-schema.js';
 export { VERDICT_RULE, type Verdict, type MemberResult } from './fuzz/verdict.js';
 export { classifyTrial, type Outcome, type TrialObservation } from './fuzz/classify.js';
 export { MUTATION_KINDS, type MutationKind } from './fuzz/mutations.js';

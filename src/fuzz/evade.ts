@@ -7,7 +7,7 @@
 // The scan comparison itself is not here: kcarve's scanner does not exist yet. The
 // integrator calls `evasionFindings(truth, hitsPa)` with a scanner's hits (physical
 // addresses of carved task_structs) for the robust signature and for each baseline.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { phys, type PhysAddr } from '../addr.js';
 import { EnvironmentError, UsageError } from '../errors.js';
@@ -23,6 +23,7 @@ import { findLinuxToolchain } from '../datasets/linux/toolchain.js';
 import { FUZZ_CMDLINE, FuzzGuest, type GuestTask } from './guest.js';
 import { MUTATION_KINDS, mutate, trialRandom, type MemberSpan, type MutationKind } from './mutations.js';
 import type { Robustness } from './report.js';
+import { loadRobustness } from './robustness-schema.js';
 
 export interface EvasionOptions {
   robustness: string;
@@ -79,13 +80,7 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
   const log = options.log ?? (() => {});
   const style = (options.style ?? 'self') as UnlinkStyle;
   if (!UNLINK_STYLES.includes(style)) throw new UsageError(`--style must be one of ${UNLINK_STYLES.join(', ')} (got ${JSON.stringify(options.style)})`);
-  let rob: Robustness;
-  try {
-    rob = JSON.parse(readFileSync(options.robustness, 'utf8')) as Robustness;
-  } catch (err) {
-    throw new UsageError(`${options.robustness}: cannot read robustness.json (${(err as Error).message})`);
-  }
-  if (rob.schema !== 'kcarve-robustness/1') throw new UsageError(`${options.robustness}: schema is ${JSON.stringify(rob.schema)}, expected kcarve-robustness/1`);
+  const rob = loadRobustness(options.robustness);
   const tc = findLinuxToolchain();
   if (rob.kernel.release !== tc.kernelRelease) throw new UsageError(`${options.robustness} is for kernel ${rob.kernel.release}; the guest boots ${tc.kernelRelease}`);
   const fragile = Object.entries(rob.members).filter(([, m]) => m.verdict === 'fragile');
