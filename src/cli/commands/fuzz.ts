@@ -115,7 +115,7 @@ export function register(program: Command): void {
         budgetMs: opts['budget'] !== undefined ? (opts['budget'] as number) * 60_000 : undefined,
         limit: opts['limit'] as number | undefined,
         timing: opts['workMs'] !== undefined ? { workMs: opts['workMs'] as number } : undefined,
-        command: `kcarve fuzz run ${process.argv.slice(3).join(' ')}`.trim(),
+        command: `kcarve ${process.argv.slice(2).join(' ')}`,
         log,
       });
       process.stdout.write(opts['json'] === true ? `${JSON.stringify(r.robustness, null, 2)}\n` : summary(r));
