@@ -18,6 +18,7 @@ import { phys, type PhysAddr } from '../addr.js';
 import { EnvironmentError } from '../errors.js';
 import { GdbRemoteClient } from '../qemu/gdb-remote.js';
 import { QmpClient, type QmpEvent } from '../qemu/qmp.js';
+import { VmControl } from '../qemu/vm-control.js';
 import { findExecutable } from '../datasets/linux/toolchain.js';
 
 export const SNAPSHOT_TAG = 'kfz';
@@ -104,6 +105,7 @@ export class FuzzGuest {
   /** The watchdog's, pid 1's, kthreadd's and init_task's, for plausible-but-wrong pointers. */
   snapshotDonors: Buffer[] = [];
   index = 0;
+  readonly vm: VmControl;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -112,6 +114,7 @@ export class FuzzGuest {
     private readonly dir: string,
     readonly gdbPort: number,
   ) {
+    this.vm = new VmControl(qmp, gdb);
     qmp.onEvent((e) => {
       this.events.push({ event: e, at: Date.now() });
       for (const l of [...this.serialListeners]) l();
@@ -182,7 +185,7 @@ export class FuzzGuest {
       });
       guest.info = info;
       guest.index = spec.index ?? 0;
-      await guest.hmp(`savevm ${SNAPSHOT_TAG}`);
+      await guest.vm.savevm(SNAPSHOT_TAG);
       guest.snapshotTask = await gdb.readPhys(info.target.pa, info.taskStructAlloc);
       for (const d of [info.watchdog, ...info.donors]) guest.snapshotDonors.push(await gdb.readPhys(d.pa, info.taskStructAlloc));
       log(`guest ${spec.index ?? 0} up in ${(info.bootMs / 1000).toFixed(1)} s (gdbstub 127.0.0.1:${gdbPort}); target pid ${info.target.pid} task_struct at pa 0x${info.target.pa.toString(16)}`);
@@ -198,27 +201,18 @@ export class FuzzGuest {
     return this.exited === undefined && !this.qmp.closed && !this.gdb.closed;
   }
 
-  /** Run a human-monitor command (savevm/loadvm have no QMP command in 7.2); its text output is an error. */
-  async hmp(command: string): Promise<void> {
-    const out = await this.qmp.execute<string>('human-monitor-command', { 'command-line': command }, { timeoutMs: 60_000 });
-    if (typeof out === 'string' && out.trim() !== '') throw new EnvironmentError('qemu', `${command}: ${out.trim()}`);
+  /** Stop the VM and swallow the gdbstub's stop reply. */
+  stop(): Promise<void> {
+    return this.vm.stop();
   }
 
-  /** Stop the VM and swallow the gdbstub's stop reply (a byte sent while it runs would stop it). */
-  async stop(): Promise<void> {
-    await this.qmp.execute('stop');
-    await this.gdb.drainStopReplies(300);
-  }
-
-  async cont(): Promise<void> {
-    await this.qmp.execute('cont');
+  cont(): Promise<void> {
+    return this.vm.cont();
   }
 
   /** Back to the snapshot (VM stopped); the serial and event logs start afresh. */
   async restore(): Promise<void> {
-    const st = await this.qmp.execute<{ running: boolean }>('query-status');
-    if (st.running) await this.stop();
-    await this.hmp(`loadvm ${SNAPSHOT_TAG}`);
+    await this.vm.restore(SNAPSHOT_TAG);
     this.serial = '';
     this.events.length = 0;
     this.heartbeats.length = 0;
