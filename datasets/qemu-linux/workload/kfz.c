@@ -19,7 +19,8 @@
  *               fork), printing "kfz: round N" after each round: a live process for the
  *               evasion test; init prints "kfz: running".
  *   hide STYLE  unlink the target from the task list through the module (DKOM).
- *   dump        the module prints the ground truth (ends with "kcarve: truth done").
+ *   dump        the module prints the ground truth (ends with "kcarve: truth done")
+ *               while every kfz process keeps quiet; then "kfz: dumped".
  *
  * The watchdog prints "kfz: hb N" every 200 ms; when the heartbeats stop, the system hung.
  * Every line init prints starts with "kfz: " (src/fuzz/classify.ts parses them).
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -43,12 +45,21 @@
 #define MODULE_PATH "/lib/kcarve_truth.ko"
 #define HEARTBEAT_MS 200
 
+/*
+ * Shared by init, the watchdog and the target (mapped before they fork): while set, they
+ * print nothing, so that the module's truth dump reaches the console in whole lines
+ * (writes to the console from user space and printk interleave mid-line).
+ */
+static volatile int *quiet;
+
 static void say(const char *fmt, ...)
 {
 	char buf[256];
 	int n;
 	va_list ap;
 
+	if (quiet && *quiet)
+		return;
 	memcpy(buf, "kfz: ", 5);
 	va_start(ap, fmt);
 	n = 5 + vsnprintf(buf + 5, sizeof(buf) - 6, fmt, ap);
@@ -278,6 +289,9 @@ int main(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	set_name("kcarve-init");
+	quiet = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (quiet == MAP_FAILED)
+		die("mmap");
 	mkdir("/proc", 0555);
 	mkdir("/dev", 0755);
 	if (mount("proc", "/proc", "proc", 0, NULL) != 0)
@@ -335,7 +349,11 @@ int main(int argc, char **argv)
 			module_cmd("where %d\n", (int)tpid);
 			say("hidden");
 		} else if (strncmp(line, "dump", 4) == 0) {
+			*quiet = 1;
+			sleep_ms(300); /* lets a line being written finish */
 			module_cmd("dump\n");
+			*quiet = 0;
+			say("dumped");
 		}
 	}
 	die("console closed");
