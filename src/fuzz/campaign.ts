@@ -4,23 +4,22 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { buildFuzzInitramfs, buildGuestArtifacts, DEFAULT_BUILD_DIR } from '../datasets/linux/guest-build.js';
 import { findLinuxToolchain, findExecutable } from '../datasets/linux/toolchain.js';
-import { gunzipSync } from 'node:zlib';
 import { btfToLayout } from '../types/btf-layout.js';
 import { parseBtf } from '../types/btf.js';
 import { extractKernelBtf } from '../types/kernel-image.js';
 import type { Layout } from '../types/layout.js';
 import { classifyTrial } from './classify.js';
 import { FuzzGuest } from './guest.js';
-import { MUTATION_KINDS, type MutationKind } from './mutations.js';
+import { MUTATION_KINDS, spanOf, type MutationKind } from './mutations.js';
 import { changedMembers, planMembers, trialKey, trialQueue, type PlannedSpan, type QueueItem } from './plan.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { buildRobustness, type Robustness } from './report.js';
 import { CampaignStore, type CampaignFile, type CampaignSettings } from './store.js';
-import { DEFAULT_TIMING, observe, plannedWrite, runTrial, type TrialRecord, type TrialTiming } from './trial.js';
-import { spanOf } from './mutations.js';
+import { DEFAULT_TIMING, observe, plannedWrite, runTrial, type TrialTiming } from './trial.js';
 
 export interface CampaignOptions {
   out: string;
