@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as dataset } from './dataset.js';
+import { register as fuzz } from './fuzz.js';
 import { register as info } from './info.js';
 import { register as layout } from './layout.js';
 import { register as pslist } from './pslist.js';
@@ -14,6 +15,7 @@ export type RegisterCommand = (program: Command) => void;
 // One line per subcommand; keep alphabetical to keep merges quiet.
 export const commands: RegisterCommand[] = [
   dataset,
+  fuzz,
   info,
   layout,
   pslist,
