@@ -60,12 +60,17 @@ describe('carving task_structs', () => {
     }
   });
 
-  it('reports a struct pid that names another pid', () => {
+  it('reports a pid field its struct pid contradicts as tampering, not as exit', () => {
+    // A rootkit rewrites task->pid (fragile per the fuzz campaign); thread_pid (robust)
+    // still names the real pid. The task is alive: no exit evidence, the kernel's pid.
     const k2 = miniKernel();
     const init = k2.tasks.find((t) => t.pid === 1)!;
-    k2.image.writePhys(phys(MINI.pids + 1 * 0x100 + layout.offsetOf('pid', 'numbers[0].nr')), new Uint8Array([77, 0, 0, 0]));
+    k2.image.writePhys(phys(init.pa + layout.offsetOf('task_struct', 'pid')), new Uint8Array([77, 0, 0, 0]));
     const { records: r2 } = setup(k2);
-    expect(r2.find((x) => x.pa === init.pa)!.exitEvidence).toEqual(["thread_pid's pid nr 77 is not pid 1 (struct pid freed or reused)"]);
+    const rec = r2.find((x) => x.pa === init.pa)!;
+    expect(rec.exitEvidence).toEqual([]);
+    expect(rec.pid).toBe(1);
+    expect(rec.tampered).toEqual(['pid: the field holds 77, its struct pid (thread_pid) says 1']);
   });
 });
 

@@ -30,6 +30,7 @@ export const CSV_COLUMNS = [
   'edges_failed',
   'edges_unreadable',
   'exit_evidence',
+  'tampered',
   'seen_by',
   'why',
   'warnings',
@@ -70,6 +71,7 @@ export function renderCsv(tasks: readonly TaskJson[]): string {
       edges_failed: edgesWith(t, 'failed'),
       edges_unreadable: edgesWith(t, 'unreadable'),
       exit_evidence: t.exit_evidence.join('; '),
+      tampered: t.tampered?.join('; '),
       seen_by: t.seen_by?.join(';'),
       why: t.why,
       warnings: t.warnings?.join('; '),
@@ -88,6 +90,11 @@ export function renderJson(run: object, tasks: readonly TaskJson[]): string {
   return `${JSON.stringify({ ...(toJsonData(run) as object), tasks }, null, 2)}\n`;
 }
 
+/** A name as a terminal can show it: bytes outside printable ASCII as \xNN (attackers write such names). */
+export function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export interface TableColumn {
   title: string;
   cell: (t: TaskJson) => string;
@@ -99,7 +106,7 @@ export const COLUMNS: Record<string, TableColumn> = {
   pid: { title: 'PID', cell: (t) => String(t.pid ?? '-') },
   tgid: { title: 'TGID', cell: (t) => String(t.tgid ?? '-') },
   ppid: { title: 'PPID', cell: (t) => String(t.ppid ?? '-') },
-  comm: { title: 'COMM', cell: (t) => t.comm ?? '-' },
+  comm: { title: 'COMM', cell: (t) => (t.comm === undefined ? '-' : printable(t.comm)) },
   state: { title: 'STATE', cell: (t) => t.state ?? '-' },
   status: { title: 'STATUS', cell: (t) => t.status ?? '-' },
   conf: { title: 'CONF', cell: (t) => t.confidence.toFixed(2) },

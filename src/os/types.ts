@@ -80,6 +80,11 @@ export interface ProcessRecord {
   leader?: boolean;
   /** Signals the carver read that speak for "this object is freed / exited". */
   exitEvidence?: string[];
+  /**
+   * Fields whose value disagrees with what the kernel's own objects say (a rewritten
+   * pid that its struct pid contradicts, ...): signs of an attacker, never of exit.
+   */
+  tampered?: string[];
   /** Indexes of value constraints that held (all do for a scan hit). */
   constraintsHeld?: number;
   edges: EdgeResult[];

@@ -52,6 +52,8 @@ export interface TaskJson {
   /** Edge name → held | failed | unreadable, in signature order. */
   edges: Record<string, string>;
   exit_evidence: string[];
+  /** Fields the kernel's own objects contradict (signs of an attacker). */
+  tampered?: string[];
   /** xview only. */
   seen_by?: string[];
   why?: string;
@@ -79,6 +81,7 @@ export function taskJson(r: ProcessRecord, status?: TruthStatus): TaskJson {
   if (r.dtb !== undefined) out.dtb = hex(r.dtb);
   if (r.constraintsHeld !== undefined) out.constraints_held = r.constraintsHeld;
   for (const e of r.edges) out.edges[e.name] = e.outcome;
+  if (r.tampered !== undefined && r.tampered.length > 0) out.tampered = r.tampered;
   // Keep the key order stable for readers and diffs.
   const { confidence, edges, exit_evidence, ...head } = out;
   return { ...head, confidence, edges, exit_evidence } as TaskJson;

@@ -107,6 +107,8 @@ export function crossView(input: CrossViewInput): CrossViewRow[] {
         (threadOf(record) && threadView !== undefined ? `; its leader pid ${record!.tgid} is not on the list either` : '') +
         (others.length > 0 ? `; still known to: ${others.join(', ')}` : '');
     }
+    const tampered = record?.tampered ?? [];
+    if (tampered.length > 0) warnings.push(`fields rewritten: ${tampered.join('; ')}`);
     if (verdict === 'linked' && exitEvidence.length > 0) {
       warnings.push(`linked, although the carver saw exit evidence: ${exitEvidence.join('; ')}`);
     }

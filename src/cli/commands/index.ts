@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as dataset } from './dataset.js';
+import { register as demo } from './demo.js';
 import { register as fuzz } from './fuzz.js';
 import { register as info } from './info.js';
 import { register as layout } from './layout.js';
@@ -15,6 +16,7 @@ export type RegisterCommand = (program: Command) => void;
 // One line per subcommand; keep alphabetical to keep merges quiet.
 export const commands: RegisterCommand[] = [
   dataset,
+  demo,
   fuzz,
   info,
   layout,

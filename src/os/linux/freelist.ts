@@ -96,10 +96,13 @@ export interface FreelistSearch {
 
 /** Find the free-pointer offset and key by consensus; undefined when no hypothesis has two supporters. */
 export function findFreelistKey(s: FreelistSearch): FreelistKey | undefined {
-  const stride = slotStride(
+  const gap = slotStride(
     s.slots.map((x) => x.pa),
     s.alignment,
   );
+  // A slot holds a whole object, so a gap shorter than the smallest object the window
+  // allows is not the slab's stride (a weak signature's candidates crowd together).
+  const stride = gap !== undefined && gap >= 2 * s.window.from ? gap : undefined;
   // With the stride known, object_size lies in (stride - alignment, stride] (SLUB rounds
   // the size up to the cache alignment, the free pointer being inside the object).
   const offsets = new Set<number>();
@@ -114,32 +117,41 @@ export function findFreelistKey(s: FreelistSearch): FreelistKey | undefined {
   let best: FreelistKey | undefined;
   let hypotheses = 0;
   const vaOf = (pa: number): bigint => s.pageOffsetBase + BigInt(pa);
+  // The slots a freed object's next pointer may name: the other slots of its slab
+  // block. Without a stride, only the end-of-list hypothesis (next = NULL) is
+  // counted: every aligned position of the block would be thousands of hypotheses per
+  // candidate, and a weak signature's thousands of candidates would make that hours.
   for (const offset of offsets) {
-    const keys = new Set<bigint | undefined>([undefined]);
+    // Each slot's word w at `offset` decodes plausibly under key K exactly when
+    // K = w ^ swab(addr) ^ next for next = NULL or another slot of its block. So
+    // support(K) = number of slots with K among their own hypotheses: count them in
+    // one map instead of testing every key against every slot (quadratic in the
+    // candidates, which a weak signature makes many).
+    const support = new Map<bigint, number>();
+    let noKeySupport = 0;
     for (const { pa, bytes } of s.slots) {
       const word = readU(bytes, offset, 8);
+      // An all-zero word is what most live tasks hold there; it supports nothing.
       if (word === undefined || word === 0n) continue;
+      if (plausibleNext(word, pa, s.pageOffsetBase, stride, s.alignment)) noKeySupport += 1;
       const k = word ^ swab64(vaOf(pa) + BigInt(offset));
-      keys.add(k);
+      const mine = new Set<bigint>([k]);
       if (stride !== undefined) {
         const block = pa - (pa % SLAB_MAX_BYTES);
         for (let slot = block; slot + stride <= block + SLAB_MAX_BYTES; slot += stride) {
-          if (slot !== pa) keys.add(k ^ vaOf(slot));
+          if (slot !== pa) mine.add(k ^ vaOf(slot));
         }
       }
+      for (const key of mine) support.set(key, (support.get(key) ?? 0) + 1);
     }
-    for (const key of keys) {
-      hypotheses += 1;
-      let support = 0;
-      for (const { pa, bytes } of s.slots) {
-        const word = readU(bytes, offset, 8);
-        // An all-zero word is what most live tasks hold there; it supports nothing.
-        if (word === undefined || word === 0n) continue;
-        const next = decodeFreePointer(bytes, vaOf(pa), offset, key);
-        if (next !== undefined && plausibleNext(next, pa, s.pageOffsetBase, stride, s.alignment)) support += 1;
-      }
-      if (support >= 2 && (best === undefined || support > best.support)) {
-        best = { offset, ...(key !== undefined ? { key } : {}), ...(stride !== undefined ? { stride } : {}), support, hypotheses: 0 };
+    hypotheses += support.size + 1;
+    // The unhardened kernel's hypothesis: the word itself is the next pointer.
+    if (noKeySupport >= 2 && (best === undefined || noKeySupport > best.support)) {
+      best = { offset, ...(stride !== undefined ? { stride } : {}), support: noKeySupport, hypotheses: 0 };
+    }
+    for (const [key, n] of support) {
+      if (n >= 2 && (best === undefined || n > best.support)) {
+        best = { offset, key, ...(stride !== undefined ? { stride } : {}), support: n, hypotheses: 0 };
       }
     }
   }
