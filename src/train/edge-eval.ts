@@ -13,9 +13,12 @@
 // field is non-zero): the edge rate is conditional on the candidate looking like an
 // object, which is when the graph check runs. Most selective first, by the rate
 // with one pseudo-count each way ((held + 1) / (applicable + 2)); at most MAX_REQUIRED
-// required (half of them at most checks on the object's own pointers) and MAX_EDGES in
-// all, at most two per pointer and MAX_SELF_EDGES on the object's own pointers, so
-// that the graph reaches into other objects.
+// required and MAX_EDGES in all, at most two per pointer, and per class at most
+// CLASS_CAP (REQUIRED_PER_CLASS required): `inward` edges only look inside the object
+// (self-pointers, reads through self-linked list heads), `pointer` edges check where a
+// pointer goes (another object of the type), `target` edges read a word at a
+// pointer's target. Without the caps the many inward checks, which apply to more
+// negatives and so look more selective, would crowd out the edges into other objects.
 //
 // Scoring (../signatures/edges.ts judge): score = weight of edges that held / total
 // weight; a hit is accepted when every required edge held and score >= minScore,
@@ -42,8 +45,10 @@ export const REQUIRED_MAX_NEG_RATE = 0.1;
 export const WEIGHTED_MAX_NEG_RATE = 0.5;
 export const MAX_REQUIRED = 4;
 export const MAX_EDGES = 12;
-/** Edges on the object's own pointer values (no `from`), at most; the rest follow pointers. */
-export const MAX_SELF_EDGES = 4;
+/** At most this many edges of each class (see edgeClass), so that the graph reaches other objects. */
+export const CLASS_CAP = { inward: 3, pointer: 3, target: 6 } as const;
+/** At most this many required edges of one class. */
+export const REQUIRED_PER_CLASS = 2;
 export const SCORE_MARGIN = 0.25;
 /** Fewer applicable negatives than this and an edge's negative rate is unknown. */
 const MIN_NEGATIVES = 20;
@@ -67,6 +72,11 @@ export interface EdgeCandidate {
   negativeRate?: number;
   exitedHeld: number;
   exitedN: number;
+  /**
+   * The edge only looks inside the object itself: a self-pointer check, or a read
+   * through a pointer that points back into the object on every positive.
+   */
+  inward: boolean;
   role?: 'required' | 'weighted';
 }
 
@@ -190,6 +200,8 @@ export function evaluateEdgeCandidates(input: EdgeEvalInput, sites: EdgeSite[], 
     if (k > 1) s.spec.name = `${s.spec.name} #${k}`;
   }
   const resolved = resolveEdges(input, specs.map((s) => s.spec), log);
+  // Pointers that point back into the object on every positive (a self-linked list head).
+  const selfPointing = new Set(sites.filter((x) => x.from === undefined && x.expect.every((e) => e.kind === 'self')).map((x) => x.self!));
   const cache = new Map<string, boolean>();
   const ctxs = input.images.map((img) => contextFor(img, input.program, cache));
   const out: EdgeCandidate[] = [];
@@ -197,7 +209,8 @@ export function evaluateEdgeCandidates(input: EdgeEvalInput, sites: EdgeSite[], 
     const edge = resolved[k];
     if (!edge) return;
     const site = sites[k]!;
-    const c: EdgeCandidate = { site, spec, reads, n: 0, held: 0, nulls: 0, unreadable: 0, support: 0, followedSupport: 0, negApplicable: 0, negHeld: 0, exitedHeld: 0, exitedN: 0 };
+    const inward = site.from === undefined ? site.expect.every((e) => e.kind === 'self') : selfPointing.has(site.from);
+    const c: EdgeCandidate = { site, spec, reads, n: 0, held: 0, nulls: 0, unreadable: 0, support: 0, followedSupport: 0, negApplicable: 0, negHeld: 0, exitedHeld: 0, exitedN: 0, inward };
     const entries = attackerEntriesFor(input.attacker, input.os, input.type, reads);
     if (entries.length > 0) c.attacker = `${entries[0]!.field}: ${entries[0]!.source}`;
     if (input.robustness) c.robustness = verdictOfPaths(input.robustness, reads);
@@ -245,16 +258,22 @@ function smoothedRate(c: EdgeCandidate): number {
   return (c.negHeld + 1) / (c.negApplicable + 2);
 }
 
+/** What an edge looks at: the object itself, where one of its pointers goes, or a word at a pointer's target. */
+export function edgeClass(c: EdgeCandidate): 'inward' | 'pointer' | 'target' {
+  return c.inward ? 'inward' : c.site.from === undefined ? 'pointer' : 'target';
+}
+
 /** Pick required and weighted edges (see the file comment); sets `role` on the chosen ones. */
 export function chooseEdges(cands: EdgeCandidate[]): EdgeCandidate[] {
   const byQuality = [...cands].sort((a, b) => smoothedRate(a) - smoothedRate(b) || kindRank(a) - kindRank(b) || b.support - a.support || a.spec.name.localeCompare(b.spec.name));
   const chosen: EdgeCandidate[] = [];
   const perPointer = new Map<string, number>();
-  const selfEdges = (role?: string): number => chosen.filter((x) => x.site.from === undefined && (role === undefined || x.role === role)).length;
+  const count = (cls: string, role?: string): number => chosen.filter((x) => edgeClass(x) === cls && (role === undefined || x.role === role)).length;
   const take = (c: EdgeCandidate, role: 'required' | 'weighted'): void => {
     const key = c.reads[0]!;
-    if ((perPointer.get(key) ?? 0) >= 2 || chosen.length >= MAX_EDGES) return;
-    if (c.site.from === undefined && (selfEdges() >= MAX_SELF_EDGES || (role === 'required' && selfEdges('required') >= MAX_REQUIRED / 2))) return;
+    const cls = edgeClass(c);
+    if ((perPointer.get(key) ?? 0) >= 2 || chosen.length >= MAX_EDGES || count(cls) >= CLASS_CAP[cls]) return;
+    if (role === 'required' && count(cls, 'required') >= REQUIRED_PER_CLASS) return;
     perPointer.set(key, (perPointer.get(key) ?? 0) + 1);
     c.role = role;
     chosen.push(c);

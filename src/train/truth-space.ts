@@ -55,7 +55,13 @@ export class TruthKernelSpace implements KernelSpace {
     const root = truth.os === 'linux' ? num('init_top_pgt_pa') : num('dtb');
     this.walker = root === undefined ? undefined : new PagingTranslator(physical, pagingModeOf(truth.pagingLevels, truth.path), phys(root));
     this.pageOffsetBase = truth.os === 'linux' ? num('page_offset_base') : undefined;
-    this.directMapEnd = (this.pageOffsetBase ?? 0n) + (truth.pagingLevels === 5 ? DIRECT_MAP_SIZE_L5 : DIRECT_MAP_SIZE_L4);
+    // The direct map's window is 64 TiB (32 PiB with 5-level paging), but with KASLR
+    // vmalloc space may start a few TiB after page_offset_base (arch/x86/mm/kaslr.c sizes
+    // the direct-map region by the RAM present, plus padding): only addresses of
+    // memory the image holds are taken as direct-map addresses; the rest are walked.
+    const window = truth.pagingLevels === 5 ? DIRECT_MAP_SIZE_L5 : DIRECT_MAP_SIZE_L4;
+    const ram = BigInt(physical.endAddress);
+    this.directMapEnd = (this.pageOffsetBase ?? 0n) + (ram < window ? ram : window);
     for (const o of truth.objects) this.vaOfPa.set(o.pa, o.va);
   }
 
