@@ -105,7 +105,8 @@ export function buildCandidates(input: CandidateInput): CandidateSet {
     const cand: Candidate = { ...c, id: candidates.length, ...cs };
     if (ex !== undefined) cand.exitedSupport = ex;
     candidates.push(cand);
-    const key = c.excluded === undefined ? 'eligible' : c.excluded.split(' (')[0]!.split(';')[0]!;
+    const first = c.excluded?.split(';')[0];
+    const key = first === undefined ? 'eligible' : first.startsWith('attacker') ? 'attacker-controlled' : first.startsWith('did not carry over') ? 'did not carry over to a held-out image' : first;
     excludedCounts[key] = (excludedCounts[key] ?? 0) + 1;
   };
 

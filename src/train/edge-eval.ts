@@ -13,7 +13,7 @@
 // field is non-zero): the edge rate is conditional on the candidate looking like an
 // object, which is when the graph check runs. Most selective first, by the rate
 // with one pseudo-count each way ((held + 1) / (applicable + 2)); at most MAX_REQUIRED
-// required and MAX_EDGES in all, at most two per pointer, and per class at most
+// required and MAX_EDGES in all, at most two per pointer (one for target reads), and per class at most
 // CLASS_CAP (REQUIRED_PER_CLASS required): `inward` edges only look inside the object
 // (self-pointers, reads through self-linked list heads), `pointer` edges check where a
 // pointer goes (another object of the type), `target` edges read a word at a
@@ -47,6 +47,8 @@ export const MAX_REQUIRED = 4;
 export const MAX_EDGES = 12;
 /** At most this many edges of each class (see edgeClass), so that the graph reaches other objects. */
 export const CLASS_CAP = { inward: 3, pointer: 3, target: 6 } as const;
+/** At most this many edges per pointer followed (one target word each, so the graph spreads over pointers). */
+const PER_POINTER = { inward: 2, pointer: 2, target: 1 } as const;
 /** At most this many required edges of one class. */
 export const REQUIRED_PER_CLASS = 2;
 export const SCORE_MARGIN = 0.25;
@@ -272,7 +274,7 @@ export function chooseEdges(cands: EdgeCandidate[]): EdgeCandidate[] {
   const take = (c: EdgeCandidate, role: 'required' | 'weighted'): void => {
     const key = c.reads[0]!;
     const cls = edgeClass(c);
-    if ((perPointer.get(key) ?? 0) >= 2 || chosen.length >= MAX_EDGES || count(cls) >= CLASS_CAP[cls]) return;
+    if ((perPointer.get(key) ?? 0) >= PER_POINTER[cls] || chosen.length >= MAX_EDGES || count(cls) >= CLASS_CAP[cls]) return;
     if (role === 'required' && count(cls, 'required') >= REQUIRED_PER_CLASS) return;
     perPointer.set(key, (perPointer.get(key) ?? 0) + 1);
     c.role = role;

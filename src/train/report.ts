@@ -3,8 +3,7 @@
 // the cross-validation per held-out image.
 import type { ConstraintSpec } from '../signatures/format.js';
 import { KCARVE_VERSION } from '../version.js';
-import { SCORE_MARGIN } from './edge-eval.js';
-import type { EdgeCandidate } from './edge-eval.js';
+import { type EdgeCandidate, SCORE_MARGIN, edgeClass } from './edge-eval.js';
 import type { Candidate } from './invariants.js';
 import { slotName } from './slots.js';
 import type { TrainOptions, TrainResult } from './train.js';
@@ -150,9 +149,14 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
   line('|---|---|---|---|---|---|');
   for (const e of m.edges) line(edgeRow(e));
   line();
-  const others = m.edgeCandidates.filter((e) => e.role === undefined).sort((a, b) => b.support - a.support).slice(0, 15);
+  const others = (['inward', 'pointer', 'target'] as const).flatMap((cls) =>
+    m.edgeCandidates
+      .filter((e) => e.role === undefined && edgeClass(e) === cls && e.followedSupport === 1)
+      .sort((a, b) => (a.negHeld + 1) / (a.negApplicable + 2) - (b.negHeld + 1) / (b.negApplicable + 2) || b.support - a.support)
+      .slice(0, 6),
+  );
   if (others.length > 0) {
-    line(`Other edge candidates (${m.edgeCandidates.length - m.edges.length} in all; the 15 with the highest support):`);
+    line(`Other edge candidates (${m.edgeCandidates.length - m.edges.length} not chosen; the most selective of each kind that hold wherever their pointer can be followed — inward checks, pointers to other objects, words at pointer targets):`);
     line();
     line('| role | edge | held on positives | negative rate | exited | reads |');
     line('|---|---|---|---|---|---|');
@@ -214,5 +218,6 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
   line('- A range is the observed span widened by half its width on each side; the leave-one-image-out check drops ranges, sets and constants that did not carry over between training images, but images unlike all training images (another kernel build, more CPUs, another workload) can still break them.');
   line('- Edge candidates come from the first positive whose pointer can be followed and must hold on every other: an edge true on most but not all positives is not found.');
   line('- The false-positive rate counts any hit that is not a truth object; a real image may hold freed objects the truth does not list (exited before the truth module loaded).');
+  line('- Without a fuzz campaign nothing says an attacker cannot rewrite a chosen field, and constants of the training machines (a sysctl default such as numa_scan_period, CPU-dependent FPU/XSAVE sizes and PKRU, the guest workload) hold only on machines like them: train on images of the machines you will scan, or give --robustness.');
   return `${out.join('\n')}\n`;
 }
