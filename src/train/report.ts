@@ -165,12 +165,15 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
   }
   line('## The signature on its training images');
   line();
-  line('| image | live | hidden | exited | value hits: false | after graph: false | FP/GiB after graph |');
+  line('Found after the graph check (exited: also by the value constraints alone); false hits by the value constraints (on listed decoys) and after the graph check.');
+  line();
+  line('| image | live | hidden | exited | value hits: false (decoys) | after graph: false | FP/GiB after graph |');
   line('|---|---|---|---|---|---|---|');
   for (const t of r.training) {
     const v = t.value;
     const a = t.accepted;
-    line(`| ${t.id} | ${a.found.live}/${v.present.live} | ${a.found.hidden}/${v.present.hidden} | ${a.found.exited}/${v.present.exited} (value ${v.found.exited}) | ${v.falsePositives.length} | ${a.falsePositives.length} | ${fp(a.falsePositives.length / Math.max(t.nonObjectGiB, 1e-9))} |`);
+    const decoys = Object.entries(v.decoyHits).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+    line(`| ${t.id} | ${a.found.live}/${v.present.live} | ${a.found.hidden}/${v.present.hidden} | ${a.found.exited}/${v.present.exited} (value ${v.found.exited}) | ${v.falsePositives.length} (${decoys}) | ${a.falsePositives.length} | ${fp(a.falsePositives.length / Math.max(t.nonObjectGiB, 1e-9))} |`);
   }
   line();
   line('## Cross-validation (leave one image out)');
