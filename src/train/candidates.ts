@@ -24,11 +24,17 @@ export interface CandidateInput {
   shape: PointerShape;
   attacker: readonly AttackerField[];
   robustness?: RobustnessFile;
+  /** Per image (as WindowSet.image): the direct map's VA range when known (Linux), to tell direct-map pointers apart. */
+  directMaps?: readonly ({ base: bigint; end: bigint } | undefined)[];
 }
 
 export interface PointerClassRow {
   path: string;
-  /** Positives per class: null, user, kernel-image, modules, kaslr-data (direct map, vmalloc, vmemmap), other kernel, non-canonical. */
+  /**
+   * Positives per class: null, user, direct-map (this image's direct map of its RAM),
+   * kaslr-data (the rest of the KASLR window: vmalloc, vmemmap), kernel-image, modules,
+   * kernel (elsewhere in the kernel half), other (not a pointer of this shape).
+   */
   classes: Record<string, number>;
 }
 
@@ -55,8 +61,9 @@ function shareHolding(c: Constraint, w: WindowSet): number | undefined {
   return n / w.count;
 }
 
-function pointerClass(v: bigint, shape: PointerShape): string {
+function pointerClass(v: bigint, shape: PointerShape, directMap: { base: bigint; end: bigint } | undefined): string {
   if (v === 0n) return 'null';
+  if (directMap !== undefined && v >= directMap.base && v < directMap.end) return 'direct-map';
   let best: string | undefined;
   let bestSpan = -1n;
   for (const r of shape.regions) {
@@ -141,7 +148,7 @@ export function buildCandidates(input: CandidateInput): CandidateSet {
       let kernel = 0;
       for (let i = 0; i < positives.count; i += 1) {
         const v = readValue(positives.view, i * positives.size + slot.offset, slot.width);
-        const k = pointerClass(v, shape);
+        const k = pointerClass(v, shape, input.directMaps?.[positives.image[i]!]);
         classes[k] = (classes[k] ?? 0) + 1;
         if (k !== 'null' && k !== 'user' && k !== 'other') kernel += 1;
       }

@@ -178,6 +178,7 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
     shape,
     attacker: cfg.attacker,
     ...(cfg.robustness ? { robustness: cfg.robustness } : {}),
+    directMaps: images.map((img) => (img.space.pageOffsetBase === undefined ? undefined : { base: img.space.pageOffsetBase, end: img.space.pageOffsetBase + BigInt(img.physical.endAddress) })),
   });
   lap('invariants');
 

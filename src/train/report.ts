@@ -104,6 +104,21 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
   line();
   line(r.robustness ? `Robustness: only members that ${r.robustness.path} marks robust were eligible (signature robustness: proven).` : 'Robustness: no fuzz campaign given (`--robustness`); the signature says `robustness: unproven`. Fields on the attacker-controlled list (signatures/attacker-fields.json, with citations) were excluded from required constraints and required edges all the same.');
   line();
+  line('## Pointer classes');
+  line();
+  line('Pointer members grouped by the classes their values fall in over the positives (direct-map: inside the image\'s direct map of its RAM; kaslr-data: elsewhere in the KASLR window, vmalloc or vmemmap; kernel-image, modules, user, null; ./pointer-shape.ts has the bounds and sources).');
+  line();
+  line('| classes | members | e.g. |');
+  line('|---|---|---|');
+  const patterns = new Map<string, string[]>();
+  for (const row of m.candidates.pointerClasses) {
+    const key = Object.keys(row.classes).sort().join(' + ');
+    patterns.set(key, [...(patterns.get(key) ?? []), row.path]);
+  }
+  for (const [key, paths] of [...patterns.entries()].sort((a, b) => b[1].length - a[1].length)) {
+    line(`| ${key} | ${paths.length} | ${paths.slice(0, 4).map((p) => `\`${p}\``).join(', ')}${paths.length > 4 ? ', …' : ''} |`);
+  }
+  line();
   line('## Chosen value constraints');
   line();
   line('Constraint 0 is the prefilter the native matcher runs with SIMD on every aligned offset.');
