@@ -49,6 +49,8 @@ export interface Model {
   slots: SlotSet;
   positives: PositiveSet;
   exited: PositiveSet;
+  /** Truth objects left out because the image does not hold their whole window. */
+  skipped: Skipped;
   randomNegatives: number;
   decoyNegatives: number;
   candidates: CandidateSet;
@@ -123,12 +125,22 @@ export function inferAlignment(addresses: readonly number[]): number {
   return a;
 }
 
-function positiveSet(images: readonly TrainingImage[], pick: (img: TrainingImage) => TruthObject[], size: number): PositiveSet {
+/** Truth objects whose window the image does not hold whole (in a hole, past the end): left out, and counted. */
+export interface Skipped {
+  count: number;
+  examples: string[];
+}
+
+function positiveSet(images: readonly TrainingImage[], pick: (img: TrainingImage) => TruthObject[], size: number, skipped: Skipped): PositiveSet {
   const refs: WindowRef[] = [];
   const objects: TruthObject[] = [];
   images.forEach((img, image) => {
     for (const o of pick(img)) {
-      if (!img.physical.isMappedPhys(phys(o.pa), size)) continue;
+      if (!img.physical.isMappedPhys(phys(o.pa), size)) {
+        skipped.count += 1;
+        if (skipped.examples.length < 5) skipped.examples.push(`${img.id} 0x${o.pa.toString(16)}`);
+        continue;
+      }
       refs.push({ image, pa: o.pa });
       objects.push(o);
     }
@@ -159,9 +171,10 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
   }
   const sizes = images.map((img) => truthObjectSize(img.truth, type)).filter((s): s is number => s !== undefined);
   const objectSize = Math.min(layout.sizeOf(type), ...sizes);
-  const positives = positiveSet(images, (img) => img.positives, objectSize);
+  const skipped: Skipped = { count: 0, examples: [] };
+  const positives = positiveSet(images, (img) => img.positives, objectSize, skipped);
   if (positives.windows.count === 0) throw new UsageError(`no live or hidden ${type} in the truth of ${images.map((i) => i.id).join(', ')}`);
-  const exited = positiveSet(images, (img) => img.exited, objectSize);
+  const exited = positiveSet(images, (img) => img.exited, objectSize, skipped);
   const inferred = inferAlignment([...positives.objects, ...exited.objects].map((o) => o.pa));
   const alignment = cfg.alignment ?? inferred;
   const alignmentNote = cfg.alignment !== undefined ? `given (--alignment); the positives' addresses share ${inferred}` : `the largest power of two dividing the physical address of every positive and exited object (capped at 4096)`;
@@ -236,7 +249,7 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
   ];
   const pre = selection.prefilterNegatives;
   const preRefs: WindowRef[] = pre ? subsample([...Array(pre.count).keys()], 1024, cfg.seed, 'edge-prefilter').map((i) => ({ image: pre.image[i]!, pa: pre.pa[i]! })) : [];
-  const edgeNegatives: WindowSet = readWindows(images, [...edgeNegRefs, ...preRefs], objectSize);
+  const edgeNegatives: WindowSet = readWindows(images, readableRefs(images, [...edgeNegRefs, ...preRefs], objectSize), objectSize);
   const edgeCandidates = withoutStackTraces(() => evaluateEdgeCandidates(
     {
       layout,
@@ -270,6 +283,7 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
     slots,
     positives,
     exited,
+    skipped,
     randomNegatives: randomRefs.length,
     decoyNegatives: decoyRefs.length,
     candidates,

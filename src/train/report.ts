@@ -85,7 +85,8 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
   line(`- Object window: ${m.objectSize} bytes (the slab object size truth records, else sizeof(${opts.type})); ${m.slots.slots.length} slots (leaf members at their width, byte by byte inside char arrays), ${m.slots.strings.length} char arrays; ${m.slots.pastObject} leaves lie past the object and are not used.`);
   line(`- Alignment: ${m.alignment} (${m.alignmentNote}).`);
   line(`- Positives: ${m.positives.windows.count} live and hidden objects. Exited objects (${m.exited.windows.count}) are kept apart: the tables show how many of them each constraint and edge still holds on.`);
-  line(`- Negatives: ${m.randomNegatives} aligned offsets drawn uniformly from every candidate offset of the images (truth objects excluded), plus ${m.decoyNegatives} listed decoys; then the false hits of each round (see the trace); finally every aligned offset, scanned with the native matcher.`);
+  if (m.skipped.count > 0) line(`- Left out: ${m.skipped.count} truth object(s) whose ${m.objectSize}-byte window the image does not hold whole (${m.skipped.examples.join(', ')}${m.skipped.count > m.skipped.examples.length ? ', …' : ''}).`);
+  line(`- Negatives: ${m.randomNegatives} aligned offsets drawn from every candidate offset of the images, 16 at a time within 256 KiB (truth objects excluded), plus ${m.decoyNegatives} listed decoys; then the false hits of each round (see the trace); finally every aligned offset, scanned with the native matcher.`);
   line();
   line('## Candidate invariants');
   line();

@@ -26,7 +26,7 @@ import { type Bitset, andCount, andInto, bitsetOf, fastTest, fullBitset, popcoun
 import type { Candidate } from './invariants.js';
 import { type HitClasses, type NativeImages, classifyHits, nonObjectGiB, scanHits } from './native-scan.js';
 import type { TrainingImage } from './training-image.js';
-import { type WindowRef, type WindowSet, readWindows, subsample } from './windows.js';
+import { type WindowRef, type WindowSet, readWindows, readableRefs, subsample } from './windows.js';
 
 export const PREFILTER_TRIALS = 4;
 /** Prefilter trials scan the first images up to this many bytes. */
@@ -101,7 +101,8 @@ function measure(o: SelectOptions, constraints: Constraint[], gib: number, maxHi
 function hardSample(o: SelectOptions, falseHits: number[][], round: number): WindowSet {
   const refs: WindowRef[] = [];
   falseHits.forEach((hits, image) => hits.forEach((pa) => refs.push({ image, pa })));
-  return readWindows(o.images, subsample(refs, o.hardNegatives, o.seed, `hard-${round}`), o.objectSize);
+  // A hit near the end of a run may have a shorter window than the object (the program reads less).
+  return readWindows(o.images, readableRefs(o.images, subsample(refs, o.hardNegatives, o.seed, `hard-${round}`), o.objectSize), o.objectSize);
 }
 
 export function selectConstraints(eligible: readonly Candidate[], o: SelectOptions): Selection {

@@ -158,6 +158,7 @@ export function sampleNegatives(images: readonly TrainingImage[], alignment: num
   const seen = new Set<string>();
   const out: WindowRef[] = [];
   const want = Math.min(count, total);
+  if (want === 0) return [];
   const radius = Math.max(1, Math.floor(CLUSTER_BYTES / 2 / alignment));
   let tries = 0;
   while (out.length < want && tries < want * 20) {

@@ -1,7 +1,8 @@
 // `kcarve train`: learn a signature (value invariants + graph edges) from memory
 // images with ground truth, measure its false positives, cross-validate it, and
 // write it as a kcarve-signature/1 file with a markdown report.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../../errors.js';
 import { loadSignature } from '../../signatures/load.js';
@@ -104,6 +105,12 @@ export function register(program: Command): void {
       if (opts.type === undefined) throw new UsageError('--type <type> is required (e.g. task_struct)');
       if (opts.layout === undefined) throw new UsageError('--layout <file> is required (the BTF or ISF of the images\' kernel)');
       if (opts.json && opts.out === undefined) throw new UsageError('--json prints a summary; give --out for the signature itself');
+      // Cheap checks before the layout (seconds to parse) is read.
+      for (const dir of dirs) {
+        if (!existsSync(join(dir, 'truth.json'))) throw new UsageError(`${dir}: no truth.json here (an IMAGE_DIR holds a memory image and its truth.json)`);
+      }
+      const a = opts.alignment;
+      if (a !== undefined && (a < 1 || a > 4096 || (a & (a - 1)) !== 0)) throw new UsageError(`--alignment ${a}: must be a power of two from 1 to 4096`);
       const layout = loadLayout(opts.layout);
       // commander keeps the arguments it parsed (not in its typings): the exact command line for provenance.
       const raw = ((command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? []);
