@@ -3,11 +3,12 @@
 // so wall-clock and CPU seconds are both printed, per training step.
 //
 // Run: npm run bench:train [-- IMAGE_DIR...]
+// Trains twice: without and (when signatures/robustness/ ships one) with the fuzz verdicts.
 // Without arguments it takes the first five 256 MiB real images under
 // datasets/build/train/ (built by `kcarve dataset`), else writes five synthetic
 // 256 MiB worlds to a temporary directory (their writing is not timed).
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthesize } from '../src/synth/synthesize.js';
@@ -44,17 +45,18 @@ if (dirs.length < 5 && process.argv.length <= 2) {
   });
 }
 
-try {
-  const layout = loadLayout(shippedKernelBtfPath());
+/** One timed training; robustness: the shipped fuzz campaign's verdicts, when given. */
+function run(layout: ReturnType<typeof loadLayout>, robustnessPath?: string): void {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const r = train({ type: 'task_struct', layout, imageDirs: dirs, crossValidate: false });
+  const r = train({ type: 'task_struct', layout, imageDirs: dirs, crossValidate: false, ...(robustnessPath ? { robustnessPath } : {}) });
   const seconds = (performance.now() - t0) / 1000;
   const c = process.cpuUsage(c0);
   const cpuSeconds = (c.user + c.system) / 1e6;
   const gib = r.model.images.reduce((s, i) => s + i.mappedBytes, 0) / 2 ** 30;
   const line = {
     source,
+    robustness: robustnessPath ?? null,
     images: dirs.length,
     gib: Number(gib.toFixed(3)),
     seconds: Number(seconds.toFixed(2)),
@@ -68,13 +70,20 @@ try {
     fpPerGiBAfterGraph: r.doc.provenance?.fpPerGiBAfterGraph,
     reachedTarget: r.model.selection.reachedTarget,
     maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-    loadAverage: (await import('node:os')).loadavg().map((x) => Number(x.toFixed(2))),
+    loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
   };
   process.stdout.write(`${JSON.stringify(line)}\n`);
   process.stdout.write(
-    `trained on ${dirs.length} images (${gib.toFixed(2)} GiB, ${source}) in ${seconds.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU ` +
+    `trained on ${dirs.length} images (${gib.toFixed(2)} GiB, ${source})${robustnessPath ? ' with the fuzz verdicts' : ''} in ${seconds.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU ` +
       `(goal < 30 s; load average ${line.loadAverage.join(' ')}): ${line.constraints} constraints, ${line.edges} edges, ${line.fpPerGiB.toFixed(3)} FP/GiB from the value constraints${line.reachedTarget ? '' : ' (target 0.1 not met)'}, ${(line.fpPerGiBAfterGraph ?? 0).toFixed(3)} after the graph check\n`,
   );
+}
+
+try {
+  const layout = loadLayout(shippedKernelBtfPath());
+  run(layout);
+  const shipped = join(root, 'signatures', 'robustness', 'linux-6.1.0-57-amd64.robustness.json');
+  if (existsSync(shipped)) run(layout, shipped);
 } finally {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 }

@@ -4,7 +4,9 @@
 //
 // - required: holds on every training positive, reads no field an attacker is known
 //   to rewrite (and, with --robustness, only robust fields), and holds on at most
-//   REQUIRED_MAX_NEG_RATE of the negatives it applies to. A candidate whose required
+//   REQUIRED_MAX_NEG_RATE of the negatives it applies to; those that also hold on every
+//   exited object are taken first (a failed required edge rejects the hit, and the
+//   exit path clears pointers such as files, mm and cred). A candidate whose required
 //   edge fails is rejected.
 // - weighted (weight 1): holds on every positive whose pointer is non-null and
 //   followable, on at least half of all positives, and on at most
@@ -281,10 +283,15 @@ export function chooseEdges(cands: EdgeCandidate[]): EdgeCandidate[] {
     chosen.push(c);
   };
   const ok = (c: EdgeCandidate, max: number): boolean => c.negativeRate === undefined || c.negativeRate <= max;
-  for (const c of byQuality) {
-    if (chosen.length >= MAX_REQUIRED) break;
-    const robust = c.robustness === undefined || c.robustness === 'robust';
-    if (c.support === 1 && c.attacker === undefined && robust && ok(c, REQUIRED_MAX_NEG_RATE)) take(c, 'required');
+  // Required edges that also hold on every exited object come first: a failed required
+  // edge rejects the hit, and exited objects are worth finding (their residue).
+  const keepsExited = (c: EdgeCandidate): boolean => c.exitedHeld === c.exitedN;
+  for (const pass of [true, false]) {
+    for (const c of byQuality) {
+      if (chosen.length >= MAX_REQUIRED) break;
+      const robust = c.robustness === undefined || c.robustness === 'robust';
+      if (c.role === undefined && keepsExited(c) === pass && c.support === 1 && c.attacker === undefined && robust && ok(c, REQUIRED_MAX_NEG_RATE)) take(c, 'required');
+    }
   }
   for (const c of byQuality) {
     if (c.role !== undefined) continue;

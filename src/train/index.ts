@@ -7,10 +7,11 @@ export { trainModel, inferAlignment, type Model, type ModelConfig } from './mode
 export { crossValidate, type FoldResult } from './cross-validate.js';
 export { renderReport } from './report.js';
 export { openTrainingImage, closeTrainingImage, truthObjectSize, type TrainingImage } from './training-image.js';
-export { loadTruth, parseTruth, residueIntact, type TruthFile, type TruthObject, type TruthDecoy, type TruthStatus } from './truth-file.js';
+// TruthStatus is the same union src/views exports.
+export { loadTruth, parseTruth, residueIntact, type TruthFile, type TruthObject, type TruthDecoy } from './truth-file.js';
 export { TruthKernelSpace } from './truth-space.js';
 export { NativeImages, scanHits, classifyHits, nonObjectGiB, type ScanHits, type HitClasses } from './native-scan.js';
 export { judgeImage, type ImageOutcome } from './judge-image.js';
 export { loadAttackerFields, shippedAttackerFieldsPath, attackerEntriesFor, type AttackerField } from './attacker-fields.js';
-export { loadRobustness, verdictOfPath, type RobustnessFile, type RobustnessVerdict } from './robustness.js';
+export { readRobustness, verdictOfPath, type RobustnessFile } from './robustness.js';
 export { pointerShapeFor, type PointerShape, type AddressRegion } from './pointer-shape.js';

@@ -23,7 +23,7 @@
 // KASLR'd address, a boot-time cookie) give one sample per image, too few to trust
 // which of their bits or values are fixed; they only get the families that rest on the
 // OS's address layout or on every value (nonzero, aligned, pointer class, region).
-// For the same reason a mask is never learned over kernel pointers.
+// For the same reason a mask is never learned over a field that holds kernel pointers.
 //
 // Stability (leave-one-image-out): a candidate is stable when, for every training
 // image, the same family learned from the other images exists and holds on every
@@ -101,8 +101,10 @@ export function inferFamily(family: Family, s: Summary, slot: Slot, opt: InferOp
     case 'nonzero':
       return s.zeros === 0 && s.min !== s.max ? { c: { kind: 'ne', offset, width, value: 0n }, note: 'no positive is zero' } : undefined;
     case 'mask': {
-      // The high bits of kernel pointers move with KASLR: agreeing across a few boots is chance.
-      if (allKernelOrNull) return undefined;
+      // The high bits of kernel pointers move with KASLR: agreeing across a few boots is
+      // chance. So no mask over a field that holds a kernel pointer in any positive (also
+      // when others hold LIST_POISON or small values there).
+      if (s.kernel > 0) return undefined;
       let fixed = (s.and | (~s.or & full)) & full;
       const bits = opt.attackerBits?.get(offset);
       if (bits !== undefined) fixed &= ~bits;

@@ -13,7 +13,7 @@ import { type ImageOutcome, judgeImage } from './judge-image.js';
 import { type Model, type ModelConfig, trainModel } from './model.js';
 import { NativeImages } from './native-scan.js';
 import { renderReport } from './report.js';
-import { type RobustnessFile, loadRobustness } from './robustness.js';
+import { type RobustnessFile, readRobustness } from './robustness.js';
 import { type TrainingImage, closeTrainingImage, openTrainingImage } from './training-image.js';
 
 export const TRAIN_DEFAULTS = { targetFpPerGiB: 0.1, negatives: 16384, hardNegatives: 4096, maxConstraints: 16, seed: 1 };
@@ -131,7 +131,7 @@ export function train(opts: TrainOptions): TrainResult {
   if (alignment !== undefined && (!Number.isSafeInteger(alignment) || alignment < 1 || alignment > 4096 || (alignment & (alignment - 1)) !== 0)) {
     throw new UsageError(`--alignment ${alignment}: must be a power of two from 1 to 4096`);
   }
-  const rob = opts.robustnessPath ? loadRobustness(opts.robustnessPath) : undefined;
+  const rob = opts.robustnessPath ? readRobustness(opts.robustnessPath) : undefined;
   if (rob && rob.type !== '' && rob.type.replace(/^_+/, '') !== opts.type.replace(/^_+/, '')) {
     throw new UsageError(`--robustness ${rob.path}: its verdicts are about ${rob.type}, not ${opts.type}`);
   }

@@ -1,10 +1,10 @@
 // Reading truth.json (schema kcarve-truth/1, ../shared/TRUTH.md) for training and
 // evaluation: the OS-neutral part every image has (objects with pa, va, status; the
 // kernel address-space facts; decoys of synthetic worlds). Extra keys are ignored, as
-// the schema allows. Every fault names the file and the JSON path.
+// the schema allows. Every fault is a TruthError naming the file and the JSON path.
 import { readFileSync } from 'node:fs';
 import { parseAddress } from '../addr.js';
-import { ImageFormatError } from '../errors.js';
+import { TruthError } from '../errors.js';
 
 export type TruthStatus = 'live' | 'hidden' | 'exited';
 
@@ -53,14 +53,14 @@ export function loadTruth(path: string): TruthFile {
   try {
     doc = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new ImageFormatError(path, undefined, `cannot read truth: ${(err as Error).message}`);
+    throw new TruthError(path, '', `cannot read: ${(err as Error).message}`);
   }
   return parseTruth(doc, path);
 }
 
 export function parseTruth(doc: unknown, path: string): TruthFile {
   const fail = (where: string, reason: string): never => {
-    throw new ImageFormatError(path, undefined, `${where} ${reason}`);
+    throw new TruthError(path, where, reason);
   };
   if (!isObject(doc)) return fail('$', 'is not a JSON object');
   if (doc['schema'] !== 'kcarve-truth/1') fail('$.schema', `is ${JSON.stringify(doc['schema'])}, expected "kcarve-truth/1"`);

@@ -86,6 +86,6 @@ describe('kcarve train', () => {
     mkdirSync(badTruth);
     writeFileSync(`${badTruth}/truth.json`, JSON.stringify({ schema: 'kcarve-truth/1', os: 'linux', image: { raw: 'memory.raw' }, tasks: [{ status: 'zombie' }] }));
     expect(await main(['train', '--type', 'task_struct', '--layout', BTF, badTruth])).toBe(2);
-    expect(err).toBe(`kcarve: ${badTruth}/truth.json: $.tasks[0].status is "zombie"\n`);
+    expect(err).toBe(`kcarve: ${badTruth}/truth.json at $.tasks[0].status: is "zombie"\n`);
   });
 });

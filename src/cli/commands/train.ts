@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../../errors.js';
 import { loadSignature } from '../../signatures/load.js';
 import { TRAIN_DEFAULTS, train } from '../../train/train.js';
+import { loadTruth } from '../../train/truth-file.js';
 import { loadLayout } from '../../types/load.js';
 
 const HELP = `
@@ -108,6 +109,7 @@ export function register(program: Command): void {
       // Cheap checks before the layout (seconds to parse) is read.
       for (const dir of dirs) {
         if (!existsSync(join(dir, 'truth.json'))) throw new UsageError(`${dir}: no truth.json here (an IMAGE_DIR holds a memory image and its truth.json)`);
+        loadTruth(join(dir, 'truth.json'));
       }
       const a = opts.alignment;
       if (a !== undefined && (a < 1 || a > 4096 || (a & (a - 1)) !== 0)) throw new UsageError(`--alignment ${a}: must be a power of two from 1 to 4096`);
