@@ -53,3 +53,5 @@ export { loadRobustness, validateRobustness } from './fuzz/robustness-schema.js'
 export { VERDICT_RULE, type Verdict as RobustnessVerdict, type MemberResult } from './fuzz/verdict.js';
 export { classifyTrial, type Outcome, type TrialObservation } from './fuzz/classify.js';
 export { MUTATION_KINDS, type MutationKind } from './fuzz/mutations.js';
+// Signature training (issue 6) and the truth/scan plumbing evaluation reuses.
+export * from './train/index.js';

@@ -139,6 +139,10 @@ export interface SignatureDoc {
     trainedOn?: string[];
     /** Estimated false positives per GiB of non-object memory, measured on negatives. */
     fpPerGiB?: number;
+    /** The same after the graph check (judge()) on the value hits (kcarve train). */
+    fpPerGiBAfterGraph?: number;
+    /** The target fpPerGiB training stopped at (kcarve train --target-fp-per-gb). */
+    targetFpPerGiB?: number;
     /** proven: every required field is marked robust by a fuzz campaign. */
     robustness?: 'proven' | 'unproven';
     robustnessFile?: string;

@@ -8,6 +8,7 @@ import { register as pslist } from './pslist.js';
 import { register as scan } from './scan.js';
 import { register as signature } from './signature.js';
 import { register as synth } from './synth.js';
+import { register as train } from './train.js';
 import { register as xview } from './xview.js';
 
 /** A subcommand module adds itself to the program. */
@@ -24,5 +25,6 @@ export const commands: RegisterCommand[] = [
   scan,
   signature,
   synth,
+  train,
   xview,
 ];
