@@ -15,6 +15,7 @@ import * as addr from '../addr.js';
 import * as errors from '../errors.js';
 import { UsageError } from '../errors.js';
 import type { OsSupport } from './types.js';
+import { windowsPlugin } from './windows/index.js';
 
 export type * from './types.js';
 
@@ -34,6 +35,12 @@ export interface OsPlugin {
   support: OsSupport;
   /** Absolute path of the signature `kcarve scan` uses when none is given. */
   defaultSignature?: string;
+  /**
+   * Several defaults, one per OS build (Windows XP, 7, 10): with no signature given,
+   * each is tried the way `--os auto` tries OS supports, and the one whose scan finds
+   * the most objects is used. Takes the place of defaultSignature when set.
+   */
+  defaultSignatures?: readonly string[];
 }
 
 /** Default export of a plugin module. */
@@ -141,3 +148,4 @@ export async function resolveOsRef(ref: OsRef): Promise<OsSupport> {
 
 // ---- built-in OS supports: one line each, e.g.
 // registerOsSupport(linuxPlugin);
+registerOsSupport(windowsPlugin);

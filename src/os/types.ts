@@ -28,6 +28,20 @@ export interface KernelSpaceInfo {
   kernelImageDelta?: string;
   /** How each value was found (symbols, truth file, self-pointers, CR3 note ...), for the report. */
   evidence: string[];
+  /** Windows specifics found by discovery. */
+  windows?: WindowsSpaceInfo;
+}
+
+/** What Windows discovery finds beyond the page-table root (plain data, hex strings). */
+export interface WindowsSpaceInfo {
+  /** Lowest kernel-half VA of the build. */
+  kernelStart: string;
+  /** The self-map: PML4 index (x64) or 3 (PAE), and the VA window the page tables appear at. */
+  selfMap: { index: number; start: string; end: string };
+  /** VA of the process list head (nt!PsActiveProcessHead), when found. */
+  listHead?: string;
+  /** VA of the nt!PspCidTable variable (a pointer to the CID handle table), when given by symbols. */
+  pspCidTable?: string;
 }
 
 /** Names and addresses the user may supply; discovery must work without them. */
