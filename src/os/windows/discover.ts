@@ -28,6 +28,8 @@ const MAX_BODIES = 4096;
 const MAX_DTBS = 256;
 /** Bodies each DTB is validated on. */
 const VALIDATE_SAMPLE = 64;
+/** Roots validated at a time, kernel-like first. */
+const VALIDATE_BATCH = 4;
 
 interface DtbChoice {
   dtb: bigint;
@@ -78,11 +80,10 @@ export function validateOnBodies(m: WinModel, space: WindowsKernelSpace, bodies:
   return ok;
 }
 
-function choose(choices: DtbChoice[]): DtbChoice | undefined {
+/** Kernel-like first: an empty user half (System's), then roots of running processes, then the most named. */
+function preferred(a: Omit<DtbChoice, 'validated'>, b: Omit<DtbChoice, 'validated'>): number {
   // A terminated process keeps an empty user half too: prefer roots of running processes.
-  return [...choices].sort(
-    (a, b) => b.validated - a.validated || a.map.userEntries - b.map.userEntries || b.running - a.running || b.named - a.named || (a.dtb < b.dtb ? -1 : 1),
-  )[0];
+  return a.map.userEntries - b.map.userEntries || b.running - a.running || b.named - a.named || (a.dtb < b.dtb ? -1 : 1);
 }
 
 /** x64 fallback: every page of the image, tested for a PML4 that maps itself. */
@@ -114,18 +115,35 @@ export function discoverWindows(image: PhysicalReader, sig: Signature, candidate
     evidence.push(`the hints say ${hints.pagingLevels}-level paging; the ${m.facts.build} layout has ${m.pagingLevels} levels, which is used`);
   }
   const bodies = bodiesOfHits(m, sig, image, candidates, MAX_BODIES);
-  const tried: DtbChoice[] = [];
-  const consider = (dtb: bigint, named: number, running: number): DtbChoice | undefined => {
+  let validatedRoots = 0;
+  const validate = (c: Omit<DtbChoice, 'validated'>): DtbChoice => {
+    validatedRoots += 1;
+    return { ...c, validated: validateOnBodies(m, spaceFor(m, image, c.dtb, c.map), bodies) };
+  };
+  const mapped = (dtb: bigint, named: number, running: number): Omit<DtbChoice, 'validated'> | undefined => {
     const map = selfMapOf(m, image, dtb);
-    if (map === undefined) return undefined;
-    const c = { dtb, map, named, running, validated: validateOnBodies(m, spaceFor(m, image, dtb, map), bodies) };
-    tried.push(c);
-    return c;
+    return map === undefined ? undefined : { dtb, map, named, running };
+  };
+  /**
+   * Every process root carries the same kernel half, so validating all of them repeats
+   * one answer: roots are validated kernel-like first, a batch at a time, and the first
+   * batch where any validates gives the choice (most validated, then preference).
+   */
+  const pick = (roots: Omit<DtbChoice, 'validated'>[]): DtbChoice | undefined => {
+    const order = [...roots].sort(preferred);
+    for (let i = 0; i < order.length; i += VALIDATE_BATCH) {
+      const batch = order.slice(i, i + VALIDATE_BATCH).map(validate);
+      const best = batch.filter((c) => c.validated > 0).sort((a, b) => b.validated - a.validated)[0];
+      if (best !== undefined) return best;
+    }
+    return undefined;
   };
 
   let chosen: DtbChoice | undefined;
+  let roots: Omit<DtbChoice, 'validated'>[] = [];
   if (hints.dtb !== undefined) {
-    chosen = consider(BigInt(hints.dtb), 0, 0);
+    const hinted = mapped(BigInt(hints.dtb), 0, 0);
+    chosen = hinted === undefined ? undefined : validate(hinted);
     if (chosen !== undefined) evidence.push(`kernel DTB ${hex(hints.dtb)} from the hints (its self-map checks out; ${chosen.validated} of ${Math.min(bodies.length, VALIDATE_SAMPLE)} sampled objects translate through it)`);
     else evidence.push(`the hinted DTB ${hex(hints.dtb)} has no ${m.ptr === 4 ? 'PAE' : 'PML4'} self-map; ignored`);
   }
@@ -147,26 +165,26 @@ export function discoverWindows(image: PhysicalReader, sig: Signature, candidate
       named.set(dtb, v);
     }
     const ranked = [...named].sort((a, b) => b[1].n - a[1].n || (a[0] < b[0] ? -1 : 1)).slice(0, MAX_DTBS);
-    for (const [dtb, v] of ranked) consider(dtb, v.n, v.running);
-    chosen = choose(tried.filter((c) => c.validated > 0));
+    roots = ranked.map(([dtb, v]) => mapped(dtb, v.n, v.running)).filter((c): c is Omit<DtbChoice, 'validated'> => c !== undefined);
+    chosen = pick(roots);
     if (chosen !== undefined) {
-      const peers = tried.filter((c) => c.validated === chosen!.validated).length;
       evidence.push(
-        `kernel DTB ${hex(chosen.dtb)}: one of ${tried.length} DirectoryTableBase value(s) of ${bodies.length} scanned object(s) with a ` +
+        `kernel DTB ${hex(chosen.dtb)}: one of ${roots.length} DirectoryTableBase value(s) of ${bodies.length} scanned object(s) with a ` +
           `${m.ptr === 4 ? 'PAE page-directory self-map' : `PML4 self-reference at index ${hex(chosen.map.index)}`}; ` +
           `${chosen.validated} sampled object(s) translate their own ThreadListHead through it` +
-          (peers > 1 ? `, as through ${peers - 1} other process root(s): this one maps no user space (${chosen.map.userEntries} user entries), as the System process's does` : ''),
+          (roots.length > 1 ? `; it maps no user space (${chosen.map.userEntries} user entries), as the System process's root does, and belongs to a running process` : ''),
       );
     }
   }
   if (chosen === undefined && m.ptr === 8) {
     const t0 = performance.now();
-    const roots = scanForPml4s(image, MAX_DTBS);
-    for (const dtb of roots) consider(dtb, 0, 0);
-    chosen = choose(tried.filter((c) => c.validated > 0)) ?? (bodies.length === 0 ? choose(tried) : undefined);
+    const found = scanForPml4s(image, MAX_DTBS);
+    roots = found.map((dtb) => mapped(dtb, 0, 0)).filter((c): c is Omit<DtbChoice, 'validated'> => c !== undefined);
+    chosen = pick(roots);
+    if (chosen === undefined && bodies.length === 0 && roots.length > 0) chosen = { ...[...roots].sort(preferred)[0]!, validated: 0 };
     if (chosen !== undefined) {
       evidence.push(
-        `kernel DTB ${hex(chosen.dtb)}: found by reading every page for a self-referencing PML4 (${roots.length} found, ` +
+        `kernel DTB ${hex(chosen.dtb)}: found by reading every page for a self-referencing PML4 (${found.length} found, ` +
           `${((performance.now() - t0) / 1000).toFixed(2)} s); ${chosen.validated} sampled object(s) translate through it`,
       );
     }
@@ -175,10 +193,11 @@ export function discoverWindows(image: PhysicalReader, sig: Signature, candidate
     throw new ImageFormatError(
       image.path,
       undefined,
-      `no Windows ${m.facts.build} kernel page-table root found: ${bodies.length} scanned object(s) named ${tried.length} root(s) with a self-map, ` +
+      `no Windows ${m.facts.build} kernel page-table root found: ${bodies.length} scanned object(s) named ${roots.length} root(s) with a self-map, ` +
         `none translating their own pointers` + (m.ptr === 4 ? ' (XP PAE roots are found only from the objects; pass --truth or a DTB hint)' : ''),
     );
   }
+  evidence.push(`${validatedRoots} root(s) validated on up to ${VALIDATE_SAMPLE} objects each`);
 
   const space = spaceFor(m, image, chosen.dtb, chosen.map);
   const info: KernelSpaceInfo = {
