@@ -153,6 +153,15 @@ describe.each(WINDOWS_BUILDS)('windows parts %s', (build: WindowsBuild) => {
     }
   });
 
+  it.runIf(build === 'win10x64_19041')('the graph pass in worker threads (each rebuilds the kernel space from its plain description) agrees with one thread', async () => {
+    const opts = { image: join(t.dir, 'memory.raw'), os: 'windows', signature: windowsSignaturePath(build) };
+    const one = await runScan({ ...opts, workers: 0 });
+    const pool = await runScan({ ...opts, workers: 2, graphInPoolFrom: 0, chunkSize: 16 << 20 });
+    expect(pool.options.workers).toBe(2);
+    expect(pool.records).toEqual(one.records);
+    expect(pool.kernel).toEqual(one.kernel);
+  });
+
   it.runIf(build === 'win7sp1x64')('--os windows without a signature tries each build and keeps the one finding most', async () => {
     const r = await runScan({ image: join(t.dir, 'memory.raw'), os: 'windows', workers: 0 });
     expect(r.detection?.signature).toBe(windowsSignaturePath('win7sp1x64'));
