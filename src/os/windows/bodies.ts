@@ -5,16 +5,25 @@
 import type { PhysAddr } from '../../addr.js';
 import type { PhysReadable } from '../../layers/physical.js';
 import type { Signature } from '../../signatures/load.js';
-import type { PointerMode } from '../../signatures/program.js';
+import type { PointerMode, Program } from '../../signatures/program.js';
 import { evaluateAt } from '../../signatures/reference.js';
 import { programSpan } from '../../signatures/program.js';
 import { InvalidAddressError } from '../../errors.js';
 import type { WinModel } from './model.js';
 import { locateBody } from './pool-object.js';
 
-/** Does the located body satisfy the signature's target constraints (vacuous without)? */
+const programs = new WeakMap<Signature, Map<PointerMode, Program | undefined>>();
+
+function targetProgramOf(sig: Signature, mode: PointerMode): Program | undefined {
+  let byMode = programs.get(sig);
+  if (byMode === undefined) programs.set(sig, (byMode = new Map()));
+  if (!byMode.has(mode)) byMode.set(mode, sig.targetProgram(mode));
+  return byMode.get(mode);
+}
+
+/** Does the located body satisfy the signature's target constraints (undefined without any)? */
 export function targetAccepts(sig: Signature, mode: PointerMode, image: PhysReadable): ((pa: PhysAddr) => boolean) | undefined {
-  const program = sig.targetProgram(mode);
+  const program = targetProgramOf(sig, mode);
   if (program === undefined) return undefined;
   const span = programSpan(program);
   return (pa) => {

@@ -48,9 +48,11 @@ export const windowsSupport: OsSupport = {
     return locateBody(m, space, pa, targetAccepts(sig, m.pointerMode, space));
   },
   walkList(_image, sig: Signature, space: KernelSpace, info: KernelSpaceInfo, hints: DiscoveryHints): ListWalkResult {
-    const head = windowsInfo(info).listHead ?? hints.symbols?.get('PsActiveProcessHead')?.toString();
+    const found = windowsInfo(info).listHead;
+    // Discovery refuses a symbol whose ring does not close; walking it anyway shows where it breaks.
+    const head = found === undefined ? hints.symbols?.get('PsActiveProcessHead') : BigInt(found);
     if (head === undefined) return { entries: [], stoppedBecause: 'PsActiveProcessHead was not found (no symbol, and no scanned object led to it)' };
-    return walkFromHead(winModel(sig.layout), asSpace(space), BigInt(head));
+    return walkFromHead(winModel(sig.layout), asSpace(space), head);
   },
   views(_image, sig, space, info, walk, records) {
     const cid = windowsInfo(info).pspCidTable;

@@ -3,7 +3,7 @@
 // for PA → VA (./reverse-map.ts), and the image for bytes. Rebuilt in every thread from
 // the plain-data KernelSpaceInfo discovery produced.
 import { type PhysAddr, type VirtAddr, phys, virt } from '../../addr.js';
-import { ImageFormatError, InvalidAddressError } from '../../errors.js';
+import { InvalidAddressError, UsageError } from '../../errors.js';
 import { PagingTranslator } from '../../layers/paging.js';
 import { X86_64_4LEVEL, X86_PAE } from '../../layers/paging-modes.js';
 import type { PhysReadable } from '../../layers/physical.js';
@@ -84,7 +84,7 @@ export class WindowsKernelSpace implements KernelSpace {
 /** The Windows part of a KernelSpaceInfo, or an error naming what is missing. */
 export function windowsInfo(info: KernelSpaceInfo): WindowsSpaceInfo {
   if (info.windows === undefined || info.dtb === undefined) {
-    throw new ImageFormatError('<kernel space>', undefined, `not a Windows kernel space description (os ${info.os}, dtb ${info.dtb ?? 'none'})`);
+    throw new UsageError(`the Windows OS support was given a kernel space it did not describe (os ${info.os}, dtb ${info.dtb ?? 'none'}, no windows part)`);
   }
   return info.windows;
 }

@@ -10,6 +10,7 @@
 //   tables (HandleTableListHead), reached from any carved process's table; DKOM on
 //   ActiveProcessLinks does not take a process off it.
 import { type PhysAddr, type VirtAddr, hex } from '../../addr.js';
+import { InvalidAddressError } from '../../errors.js';
 import type { ListWalkResult, ProcessRecord, ViewResult } from '../types.js';
 import { searchCidPages, type Known } from './cid-search.js';
 import { walkHandleTable } from './handle-table.js';
@@ -102,7 +103,13 @@ export function cidTableView(m: WinModel, space: WindowsKernelSpace, procs: read
   if (symbol !== undefined) {
     const table = ptrAtVirt(m, space, symbol);
     if (table === undefined || !m.isKernel(table)) return { name: 'PspCidTable', pas: [], note: `the PspCidTable variable at ${hex(symbol)} holds no kernel pointer` };
-    const t = walkHandleTable(m, space, table);
+    let t: ReturnType<typeof walkHandleTable>;
+    try {
+      t = walkHandleTable(m, space, table);
+    } catch (err) {
+      if (err instanceof InvalidAddressError) return { name: 'PspCidTable', pas: [], note: `the CID table at ${hex(table)} cannot be read: ${err.message}` };
+      throw err;
+    }
     entries = t.entries;
     note = `decoded from the table at ${hex(table)} (PspCidTable symbol ${hex(symbol)})${t.unreadable > 0 ? `; ${t.unreadable} page(s) unreadable` : ''}`;
   } else {
