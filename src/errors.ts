@@ -102,3 +102,17 @@ export class EnvironmentError extends KcarveError {
     super(`${tool}: ${reason}${fix ? ` (fix: ${fix})` : ''}`);
   }
 }
+
+/**
+ * The kernel's address space (or a piece of it) could not be found in an image.
+ * `what` names the piece (`direct-map base`, `kernel page-table root`, ...).
+ */
+export class DiscoveryError extends KcarveError {
+  constructor(
+    readonly path: string,
+    readonly what: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: cannot find the ${what}: ${reason}`);
+  }
+}

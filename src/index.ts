@@ -44,3 +44,12 @@ export { E2E_LINUX_PARAMS, type LinuxImageParams, type UnlinkStyle } from './dat
 export type { LinuxTruth, TruthTask } from './datasets/linux/truth.js';
 // Synthetic worlds (issue 4): deterministic images with ground truth, OS plug-ins.
 export * from './synth/index.js';
+// Robustness by fuzzing a live guest (issue 8): GDB remote client, campaigns, evasion image.
+export { GdbRemoteClient, GdbRemoteError } from './qemu/gdb-remote.js';
+export { runCampaign, reportCampaign, loadCampaignLayout, type CampaignOptions, type CampaignResult } from './fuzz/campaign.js';
+export { runEvasion, evasionFindings, type EvasionOptions, type EvasionResult, type EvasionFindings } from './fuzz/evade.js';
+export { ROBUSTNESS_SCHEMA, type Robustness } from './fuzz/report.js';
+export { loadRobustness, validateRobustness } from './fuzz/robustness-schema.js';
+export { VERDICT_RULE, type Verdict as RobustnessVerdict, type MemberResult } from './fuzz/verdict.js';
+export { classifyTrial, type Outcome, type TrialObservation } from './fuzz/classify.js';
+export { MUTATION_KINDS, type MutationKind } from './fuzz/mutations.js';

@@ -11,10 +11,12 @@
 //
 // Auto-detection (`--os auto`, src/scan/detect.ts) tries every registered OS that ships a
 // default signature and picks the one whose scan finds the most process objects.
+import { fileURLToPath } from 'node:url';
 import * as addr from '../addr.js';
 import * as errors from '../errors.js';
 import { UsageError } from '../errors.js';
 import type { OsSupport } from './types.js';
+import { linuxSupport } from './linux/index.js';
 import { windowsPlugin } from './windows/index.js';
 
 export type * from './types.js';
@@ -146,6 +148,11 @@ export async function resolveOsRef(ref: OsRef): Promise<OsSupport> {
   return osSupport(ref.name);
 }
 
-// ---- built-in OS supports: one line each, e.g.
-// registerOsSupport(linuxPlugin);
+// ---- built-in OS supports: one line each.
+registerOsSupport({
+  name: 'linux',
+  description: 'Linux x86-64 task_struct',
+  support: linuxSupport,
+  defaultSignature: fileURLToPath(new URL('../../signatures/linux/debian-6.1.0-57-amd64.sig.json', import.meta.url)),
+});
 registerOsSupport(windowsPlugin);

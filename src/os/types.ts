@@ -28,8 +28,25 @@ export interface KernelSpaceInfo {
   kernelImageDelta?: string;
   /** How each value was found (symbols, truth file, self-pointers, CR3 note ...), for the report. */
   evidence: string[];
+  /** Linux specifics found by discovery. */
+  linux?: LinuxSpaceInfo;
   /** Windows specifics found by discovery. */
   windows?: WindowsSpaceInfo;
+}
+
+/** What Linux discovery finds beyond the address space itself (plain data, hex strings). */
+export interface LinuxSpaceInfo {
+  /**
+   * init_task, whose `tasks` list is the kernel's process list, when found: its VA
+   * (in the kernel image, not the direct map), PA and size in bytes.
+   */
+  initTask?: { va: string; pa: string; size: number };
+  /**
+   * The task_struct cache's SLUB free pointer: its offset in the object, the
+   * CONFIG_SLAB_FREELIST_HARDENED key (s->random; absent when not hardened), the slot
+   * stride, and how many scan candidates decoded plausibly under it.
+   */
+  freelist?: { offset: number; key?: string; stride?: number; support: number };
 }
 
 /** What Windows discovery finds beyond the page-table root (plain data, hex strings). */
@@ -69,6 +86,8 @@ export interface ProcessRecord {
   exitTime?: bigint;
   /** OS-specific state text (`R`, `S`, `Z`, `X (dead)`, `terminated` ...). */
   state?: string;
+  /** OS-specific process flags (Linux task_struct.flags, PF_*). */
+  flags?: number;
   /** Page-table root of the process, when its address space is reachable. */
   dtb?: PhysAddr;
   /** Linux: thread-group leader. Windows: always true. */

@@ -9,6 +9,7 @@
  *   - on "hide PID STYLE" written to /proc/kcarve_truth, unlinks that process from the
  *     kernel's process list (init_task.tasks) under tasklist_lock the way DKOM rootkits
  *     do, and its threads from their group's thread lists, in one of three styles;
+ *   - on "where PID", prints the task_struct address of one task (fuzzing campaigns);
  *   - on "dump", prints the ground truth for every task, the kernel address-space facts
  *     and the task_struct member offsets on the console, then "kcarve: truth done".
  *
@@ -322,6 +323,40 @@ static void dump_truth(void)
 	vfree(recs);
 }
 
+/*
+ * "where PID": one line with the task_struct address of PID (0 = init_task, the idle
+ * task of CPU 0), for the fuzzing campaigns (src/fuzz/), which write into that object
+ * through QEMU's gdbstub:
+ *   kcarve: where pid=N tgid=N va=0x... pa=0x... size=N alloc=N comm=<16 bytes hex>
+ */
+static int where_pid(pid_t nr)
+{
+	struct task_struct *t;
+	unsigned long va, pa;
+	pid_t pid, tgid;
+	char comm[TASK_COMM_LEN];
+	int *alloc_size;
+
+	rcu_read_lock();
+	t = nr == 0 ? &init_task : pid_task(find_vpid(nr), PIDTYPE_PID);
+	if (!t) {
+		rcu_read_unlock();
+		pr_err(PFX "error where: no task with pid %d\n", nr);
+		return -ESRCH;
+	}
+	va = (unsigned long)t;
+	pa = virt_to_phys(t);
+	pid = t->pid;
+	tgid = t->tgid;
+	memcpy(comm, t->comm, TASK_COMM_LEN);
+	rcu_read_unlock();
+	/* alloc: bytes of the slab object (arch_task_struct_size, see print_offsets). */
+	alloc_size = (int *)lookup_name("arch_task_struct_size");
+	pr_info(PFX "where pid=%d tgid=%d va=0x%lx pa=0x%lx size=%zu alloc=%d comm=%*phN\n", pid, tgid,
+		va, pa, sizeof(struct task_struct), alloc_size ? *alloc_size : 0, TASK_COMM_LEN, comm);
+	return 0;
+}
+
 static ssize_t truth_write(struct file *f, const char __user *ubuf, size_t len, loff_t *off)
 {
 	char buf[64], word[16], sname[16];
@@ -351,6 +386,11 @@ static ssize_t truth_write(struct file *f, const char __user *ubuf, size_t len, 
 		if (hide_pid(pid, s))
 			ret = -EINVAL;
 		mutex_unlock(&cmd_mutex);
+	} else if (strcmp(word, "where") == 0) {
+		if (sscanf(buf, "%15s %d", word, &pid) != 2)
+			return -EINVAL;
+		if (where_pid(pid))
+			ret = -ESRCH;
 	} else if (strcmp(word, "dump") == 0) {
 		dump_truth();
 	} else {

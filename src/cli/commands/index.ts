@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { register as dataset } from './dataset.js';
+import { register as fuzz } from './fuzz.js';
 import { register as info } from './info.js';
 import { register as layout } from './layout.js';
 import { register as pslist } from './pslist.js';
 import { register as scan } from './scan.js';
+import { register as signature } from './signature.js';
 import { register as synth } from './synth.js';
 import { register as xview } from './xview.js';
 
@@ -13,10 +15,12 @@ export type RegisterCommand = (program: Command) => void;
 // One line per subcommand; keep alphabetical to keep merges quiet.
 export const commands: RegisterCommand[] = [
   dataset,
+  fuzz,
   info,
   layout,
   pslist,
   scan,
+  signature,
   synth,
   xview,
 ];

@@ -18,11 +18,13 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const GUEST_SOURCE_DIR = join(REPO_ROOT, 'datasets', 'qemu-linux');
 export const DEFAULT_BUILD_DIR = join(REPO_ROOT, 'datasets', 'build');
 
-const SOURCES = ['module/kcarve_truth.c', 'module/Kbuild', 'workload/kcw.c', 'init'];
+const SOURCES = ['module/kcarve_truth.c', 'module/Kbuild', 'workload/kcw.c', 'workload/kfz.c', 'init'];
 
 export interface GuestArtifacts {
   module: string;
   kcw: string;
+  /** The fuzzing campaigns' pid 1 (workload/kfz.c, src/fuzz/). */
+  kfz: string;
   init: string;
   /** Hash of the guest sources (part of every image's cache key). */
   sourceHash: string;
@@ -53,10 +55,11 @@ export function buildGuestArtifacts(tc: LinuxToolchain, buildDir = DEFAULT_BUILD
   const art: GuestArtifacts = {
     module: join(dir, 'kcarve_truth.ko'),
     kcw: join(dir, 'kcw'),
+    kfz: join(dir, 'kfz'),
     init: join(GUEST_SOURCE_DIR, 'init'),
     sourceHash,
   };
-  if (existsSync(art.module) && existsSync(art.kcw)) return art;
+  if (existsSync(art.module) && existsSync(art.kcw) && existsSync(art.kfz)) return art;
 
   log(`building the truth module against ${tc.headersBuildDir} and the static workload`);
   mkdirSync(buildDir, { recursive: true });
@@ -66,11 +69,13 @@ export function buildGuestArtifacts(tc: LinuxToolchain, buildDir = DEFAULT_BUILD
     for (const f of ['kcarve_truth.c', 'Kbuild']) copyFileSync(join(GUEST_SOURCE_DIR, 'module', f), join(work, f));
     run('make', tc.make, ['-C', tc.headersBuildDir, `M=${work}`, 'modules'], work);
     run('gcc', tc.gcc, ['-static', '-O2', '-s', '-Wall', '-pthread', '-o', join(work, 'kcw'), join(GUEST_SOURCE_DIR, 'workload', 'kcw.c')], work);
+    run('gcc', tc.gcc, ['-static', '-O2', '-s', '-Wall', '-o', join(work, 'kfz'), join(GUEST_SOURCE_DIR, 'workload', 'kfz.c')], work);
     // Publish atomically: a concurrent build of the same key either wins or loses whole.
     const staging = `${dir}.tmp-${process.pid}`;
     mkdirSync(staging, { recursive: true });
     copyFileSync(join(work, 'kcarve_truth.ko'), join(staging, 'kcarve_truth.ko'));
     copyFileSync(join(work, 'kcw'), join(staging, 'kcw'));
+    copyFileSync(join(work, 'kfz'), join(staging, 'kfz'));
     rmSync(dir, { recursive: true, force: true });
     renameSync(staging, dir);
   } finally {
@@ -96,6 +101,22 @@ export function buildInitramfs(tc: LinuxToolchain, art: GuestArtifacts, config: 
     { kind: 'file', path: 'lib/kcarve_truth.ko', data: readFileSync(art.module) },
     { kind: 'file', path: 'etc/kcarve.conf', data: Buffer.from(config, 'utf8') },
     { kind: 'file', path: 'init', data: readFileSync(art.init), mode: 0o755 },
+  ];
+  writeFileSync(outPath, writeCpio(entries));
+}
+
+/**
+ * The initramfs of the fuzzing guest: kfz is /init itself (pid 1, no shell), with the
+ * truth module beside it. No configuration: kfz takes its commands on the console.
+ */
+export function buildFuzzInitramfs(art: GuestArtifacts, outPath: string): void {
+  const entries: CpioEntry[] = [
+    { kind: 'dir', path: 'dev' },
+    { kind: 'dir', path: 'lib' },
+    { kind: 'dir', path: 'proc' },
+    { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
+    { kind: 'file', path: 'lib/kcarve_truth.ko', data: readFileSync(art.module) },
+    { kind: 'file', path: 'init', data: readFileSync(art.kfz), mode: 0o755 },
   ];
   writeFileSync(outPath, writeCpio(entries));
 }

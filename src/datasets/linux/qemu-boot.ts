@@ -133,16 +133,7 @@ async function bootOnce(spec: BootSpec, attempt: Attempt): Promise<BootResult> {
     const dumpStart = Date.now();
     qmp = await QmpClient.connect(qmpPath, { waitMs: 10_000, commandTimeoutMs: 300_000 });
     await qmp.execute('stop');
-    const memBytes = spec.memMiB * 1024 * 1024;
-    const summary = await qmp.execute<{ 'base-memory': number }>('query-memory-size-summary');
-    if (summary['base-memory'] !== memBytes) {
-      throw new EnvironmentError('qemu', `guest RAM is ${summary['base-memory']} bytes, expected ${memBytes}`);
-    }
-    await qmp.execute('pmemsave', { val: 0, size: memBytes, filename: spec.rawPath });
-    await qmp.execute('dump-guest-memory', { paging: false, protocol: `file:${spec.elfPath}` });
-    // QEMU creates the core 0400; the images are data for the whole team.
-    chmodSync(spec.elfPath, 0o644);
-    chmodSync(spec.rawPath, 0o644);
+    await dumpStoppedGuest(qmp, spec.memMiB, spec.rawPath, spec.elfPath);
     await qmp.execute('quit').catch(() => undefined); // QEMU may close before answering
     const dumpMs = Date.now() - dumpStart;
     saveSerial();
@@ -156,6 +147,23 @@ async function bootOnce(spec: BootSpec, attempt: Attempt): Promise<BootResult> {
     }
     rmSync(sockDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Dump a stopped guest's RAM raw (pmemsave from 0) and as an ELF core (dump-guest-memory,
+ * paging=false); also used by the fuzzing evasion test (src/fuzz/evade.ts).
+ */
+export async function dumpStoppedGuest(qmp: QmpClient, memMiB: number, rawPath: string, elfPath: string): Promise<void> {
+  const memBytes = memMiB * 1024 * 1024;
+  const summary = await qmp.execute<{ 'base-memory': number }>('query-memory-size-summary');
+  if (summary['base-memory'] !== memBytes) {
+    throw new EnvironmentError('qemu', `guest RAM is ${summary['base-memory']} bytes, expected ${memBytes}`);
+  }
+  await qmp.execute('pmemsave', { val: 0, size: memBytes, filename: rawPath }, { timeoutMs: 300_000 });
+  await qmp.execute('dump-guest-memory', { paging: false, protocol: `file:${elfPath}` }, { timeoutMs: 300_000 });
+  // QEMU creates the core 0400; the images are data for the whole team.
+  chmodSync(elfPath, 0o644);
+  chmodSync(rawPath, 0o644);
 }
 
 /**

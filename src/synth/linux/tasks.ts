@@ -175,7 +175,10 @@ export function fillTask(env: TaskEnv, t: LTask, rng: Prng): void {
   obj.u64(T['stack']!, exited ? 0n : t.stackVa);
   obj.i32(T['pid']!, t.plan.pid);
   obj.i32(T['tgid']!, t.plan.tgid);
-  obj.u64(T['stack_canary']!, rng.u64());
+  // get_random_canary() masks the low byte to zero so a string overflow cannot
+  // forge the canary: CANARY_MASK 0xffffffffffffff00 on 64-bit little-endian
+  // (include/linux/random.h, 6.1). The Linux signature relies on it.
+  obj.u64(T['stack_canary']!, rng.u64() & ~0xffn);
   obj.u64(T['real_parent']!, t.parent.obj.va);
   obj.u64(T['parent']!, t.parent.obj.va);
   obj.u64(T['group_leader']!, t.leader.obj.va);

@@ -1,0 +1,157 @@
+// bench/linux-accuracy: Linux support measured on real images with ground truth
+// (directories with truth.json, kcarve-truth/1, e.g. the training set built by
+// `kcarve dataset linux --manifest datasets/linux-train.json`). Not a test; run
+//   npx tsx bench/linux-accuracy.ts datasets/build/train/*
+// Per image and per container (memory.raw, memory.elf), with no symbols:
+//  - discovery: page_offset_base, init_top_pgt, init_task against truth;
+//  - the shipped Debian signature through the native matcher, judge() and carve():
+//    found / missed per truth status, hits truth does not list (split into those
+//    carrying exit evidence — unrecorded exited tasks — and the rest: false positives),
+//    carve mismatches (pid, tgid, comm, leader; ppid of live and hidden);
+//  - the baseline (Volatility linux.psscan's checks) on the same image, for contrast;
+//  - which exit evidence each status carries;
+//  - the init_task.tasks walk against on_tasks_list.
+// Results print as text and go to bench/results/linux-accuracy.json.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PhysAddr } from '../src/addr.js';
+import { openImage } from '../src/layers/open-image.js';
+import { linuxSupport } from '../src/os/linux/index.js';
+import { judge } from '../src/signatures/edges.js';
+import { loadSignature } from '../src/signatures/load.js';
+import { scanRuns } from '../src/signatures/measure.js';
+import { evaluateAt } from '../src/signatures/reference.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.join(here, '..');
+const sig = loadSignature(path.join(root, 'signatures/linux/debian-6.1.0-57-amd64.sig.json'));
+const baseline = loadSignature(path.join(root, 'signatures/linux/baseline-volatility-psscan.sig.json'), { layout: sig.layout });
+const size = sig.layout.sizeOf('task_struct');
+
+interface TruthTask {
+  status: string;
+  pid: number;
+  tgid: number;
+  ppid: number;
+  comm: string;
+  leader: boolean;
+  on_tasks_list: boolean;
+  pa: string;
+  va: string;
+  residue?: { pid: boolean; tgid: boolean; comm: boolean };
+}
+
+const dirs = process.argv.slice(2);
+if (dirs.length === 0) {
+  process.stderr.write('usage: npx tsx bench/linux-accuracy.ts DIR... (directories with truth.json)\n');
+  process.exit(1);
+}
+
+const results: unknown[] = [];
+const evidenceByStatus = new Map<string, Map<string, number>>();
+const totals = new Map<string, { found: number; total: number }>();
+let falsePositivesTotal = 0;
+let unrecordedExitedTotal = 0;
+let baselineFpTotal = 0;
+for (const dir of dirs) {
+  const truth = JSON.parse(readFileSync(path.join(dir, 'truth.json'), 'utf8')) as {
+    layout: Record<string, string>;
+    image: { raw?: string; elf?: string };
+    tasks: TruthTask[];
+  };
+  const byPa = new Map(truth.tasks.map((t) => [Number(BigInt(t.pa)), t]));
+  for (const which of ['raw', 'elf'] as const) {
+    const file = truth.image[which];
+    if (file === undefined) continue;
+    const image = openImage(path.join(dir, file));
+    const started = Date.now();
+    const program = sig.program('x86-64-4');
+    const hits = scanRuns(image, program);
+    const scanMs = Date.now() - started;
+    const info = linuxSupport.discover(image, sig, hits, {});
+    const space = linuxSupport.kernelSpace(image, info);
+    const matchesAt = (pa: PhysAddr): boolean => {
+      const b = image.readPhys(pa, size);
+      return evaluateAt(b, 0, b.length, program);
+    };
+    const counts: Record<string, { found: number; total: number }> = {};
+    let carveMismatches = 0;
+    let rejected = 0;
+    let falsePositives = 0;
+    let unrecordedExited = 0;
+    const hitSet = new Set<number>(hits);
+    for (const t of truth.tasks) {
+      const intact = t.status !== 'exited' || (t.residue?.pid && t.residue.tgid && t.residue.comm);
+      if (!intact) continue;
+      const c = (counts[t.status] ??= { found: 0, total: 0 });
+      c.total += 1;
+      if (hitSet.has(Number(BigInt(t.pa)))) c.found += 1;
+    }
+    for (const pa of hits) {
+      const bytes = image.readPhys(pa, size);
+      const v = judge(sig, bytes, pa, { space, matchesAt });
+      if (!v.accepted) rejected += 1;
+      const r = linuxSupport.carve(sig, bytes, pa, space);
+      const t = byPa.get(pa);
+      const status = t?.status ?? ((r.exitEvidence?.length ?? 0) > 0 ? 'unrecorded-exited' : 'false-positive');
+      if (t === undefined) {
+        if (status === 'unrecorded-exited') unrecordedExited += 1;
+        else falsePositives += 1;
+      } else if (r.pid !== t.pid || r.tgid !== t.tgid || r.comm !== t.comm || r.leader !== t.leader || (t.status !== 'exited' && r.ppid !== t.ppid)) {
+        carveMismatches += 1;
+      }
+      const ev = evidenceByStatus.get(status) ?? new Map<string, number>();
+      evidenceByStatus.set(status, ev);
+      const kinds = new Set((r.exitEvidence ?? []).map((e) => e.replace(/0x[0-9a-f]+/g, 'X').replace(/decodes to (NULL.*|X.*)$/, 'decodes plausibly')));
+      if (kinds.size === 0) kinds.add('(none)');
+      for (const k of kinds) ev.set(k, (ev.get(k) ?? 0) + 1);
+    }
+    const walk = linuxSupport.walkList(image, sig, space, info, {});
+    const onList = truth.tasks.filter((t) => t.on_tasks_list).map((t) => Number(BigInt(t.pa)));
+    const walked = new Set(walk.entries.map((e) => e.pa as number));
+    const walkEqual = walked.size === onList.length && onList.every((p) => walked.has(p));
+    const baseHits = scanRuns(image, baseline.program('x86-64-4'), { maxHits: 1 << 26 });
+    const baseFound: Record<string, number> = {};
+    let baseFp = 0;
+    for (const pa of baseHits) {
+      const t = byPa.get(pa);
+      if (t) baseFound[t.status] = (baseFound[t.status] ?? 0) + 1;
+      else baseFp += 1;
+    }
+    const discovery = {
+      pageOffsetBase: info.pageOffsetBase === truth.layout['page_offset_base'],
+      initTopPgt: info.dtb === truth.layout['init_top_pgt_pa'],
+      initTask: info.linux?.initTask?.pa === truth.layout['init_task_pa'],
+    };
+    for (const [k, v] of Object.entries(counts)) {
+      const tot = totals.get(k) ?? { found: 0, total: 0 };
+      tot.found += v.found;
+      tot.total += v.total;
+      totals.set(k, tot);
+    }
+    falsePositivesTotal += falsePositives;
+    unrecordedExitedTotal += unrecordedExited;
+    baselineFpTotal += baseFp;
+    const name = `${path.basename(dir)}/${which}`;
+    const line =
+      `${name.padEnd(30)} ${Object.entries(counts)
+        .map(([k, v]) => `${k} ${v.found}/${v.total}`)
+        .join(', ')}; unrecorded exited ${unrecordedExited}; false positives ${falsePositives}; rejected by edges ${rejected}; carve mismatches ${carveMismatches}; ` +
+      `discovery ${Object.values(discovery).every(Boolean) ? 'ok' : JSON.stringify(discovery)}; walk ${walkEqual ? 'equal' : 'DIFFERENT'} (${walk.entries.length}); ` +
+      `baseline found ${JSON.stringify(baseFound)}, other hits ${baseFp}; scan ${scanMs} ms`;
+    process.stdout.write(`${line}\n`);
+    results.push({ image: name, counts, unrecordedExited, falsePositives, rejected, carveMismatches, discovery, walkEqual, walkLength: walk.entries.length, baseline: { found: baseFound, otherHits: baseFp }, scanMs });
+    image.close();
+  }
+}
+process.stdout.write(`\ntotal: ${[...totals].map(([k, v]) => `${k} ${v.found}/${v.total}`).join(', ')}; unrecorded exited ${unrecordedExitedTotal}; false positives ${falsePositivesTotal}; baseline other hits ${baselineFpTotal}\n`);
+process.stdout.write('\nexit evidence by status (hits carrying each kind):\n');
+for (const [status, ev] of evidenceByStatus) {
+  process.stdout.write(`  ${status}: ${[...ev].map(([k, n]) => `${k} ×${n}`).join('; ')}\n`);
+}
+mkdirSync(path.join(here, 'results'), { recursive: true });
+writeFileSync(
+  path.join(here, 'results', 'linux-accuracy.json'),
+  `${JSON.stringify({ dirs, results, evidence: Object.fromEntries([...evidenceByStatus].map(([s, m]) => [s, Object.fromEntries(m)])) }, null, 2)}\n`,
+);

@@ -1,0 +1,84 @@
+// A short robustness campaign on the real guest (Debian's kernel under QEMU TCG): four
+// members, every mutation once, cut in two runs to prove resuming; then the live evasion
+// image built from its verdicts. Skipped, with the reason, only when QEMU, qemu-img or the
+// Debian kernel and headers are missing (.ci/system-deps installs them).
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findExecutable, findLinuxToolchain } from '../src/datasets/linux/toolchain.js';
+import { shippedKernelBtfPath } from '../src/types/load.js';
+import { loadLayout } from '../src/types/load.js';
+import { runCampaign } from '../src/fuzz/campaign.js';
+import { evasionFindings, runEvasion } from '../src/fuzz/evade.js';
+import { CampaignStore } from '../src/fuzz/store.js';
+import type { LinuxTruth } from '../src/datasets/linux/truth.js';
+
+function missing(): string | undefined {
+  try {
+    findLinuxToolchain();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return findExecutable('qemu-img') ? undefined : 'qemu-img not found on PATH (apt-get install -y qemu-utils)';
+}
+
+const why = missing();
+
+describe('kcarve fuzz on a real guest', () => {
+  if (why) {
+    it.skip(`skipped: ${why}`, () => {});
+    return;
+  }
+
+  it('classifies well-known members, resumes without repeating trials, and builds the evasion image', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kfz-campaign-'));
+    try {
+      const members = ['stack', 'sched_class', 'pid', 'comm'];
+      const progress: string[] = [];
+      const common = { out, guests: 1, members, trials: 1, layout: shippedKernelBtfPath(), progress: { isTTY: false, write: (s: string) => progress.push(s) } };
+      const first = await runCampaign({ ...common, limit: 6 });
+      expect(first.ran).toBe(6);
+      expect(first.remaining).toBeGreaterThan(0);
+      const second = await runCampaign(common);
+      expect(second.remaining).toBe(0);
+      expect(first.ran + second.ran).toBe(second.total);
+      const records = new CampaignStore(out).readTrials();
+      const keys = records.map((r) => `${r.member}|${r.mutation}|${r.trial}`);
+      expect(new Set(keys).size).toBe(keys.length); // nothing ran twice
+      expect(progress.at(-1)).toMatch(/^fuzz: \d+\/\d+ trials 100\.0% · \d+\/h · ETA 0m00s/);
+
+      const rob = second.robustness;
+      expect(rob.schema).toBe('kcarve-robustness/1');
+      expect(rob.kernel.release).toBe(findLinuxToolchain().kernelRelease);
+      expect(rob.layout.hash).toBe('sha256:88df2a1481426049964b47419038b1bb3322fbe608dbb7e49300451fe5ac194d');
+      expect(rob.campaign.runs).toHaveLength(2);
+      expect(Object.keys(rob.members).sort()).toEqual(['comm', 'pid', 'sched_class', 'stack']);
+      const layout = loadLayout(shippedKernelBtfPath());
+      expect(rob.members['pid']!.offset).toBe(layout.offsetOf('task_struct', 'pid'));
+      // A NULL kernel stack pointer faults at once; the scheduler's class cannot be replaced.
+      expect(records.find((r) => r.member === 'stack' && r.mutation === 'zero')!.outcome).toBe('panic');
+      expect(rob.members['sched_class']!.outcomes.panic).toBeGreaterThanOrEqual(4);
+      // pid and comm are cosmetic to the kernel: the probe of issue 8 saw the same.
+      expect(rob.members['pid']).toMatchObject({ verdict: 'fragile', trials: 4, not_applicable: ['pointer'] });
+      expect(rob.members['comm']!.verdict).toBe('fragile');
+
+      const ev = await runEvasion({ robustness: second.path, out: join(out, 'evade'), runMs: 1500 });
+      expect(ev.applied.map((a) => a.member).sort()).toEqual(['comm', 'pid']);
+      expect(ev.roundsAfter).toBeGreaterThan(0); // the hidden, mutated process kept running
+      const truth = JSON.parse(readFileSync(ev.truthPath, 'utf8')) as LinuxTruth & { evasion: { target_pa: string } };
+      const target = truth.tasks.find((t) => t.pa === truth.evasion.target_pa)!;
+      expect(target.status).toBe('hidden');
+      expect(target.mutations).toEqual(expect.arrayContaining(['tasks', 'pid', 'comm']));
+      const raw = readFileSync(join(ev.dir, 'memory.raw'));
+      const pidAt = Number(BigInt(target.pa)) + layout.offsetOf('task_struct', 'pid');
+      const pidWritten = ev.applied.find((a) => a.member === 'pid')!.written;
+      expect(raw.subarray(pidAt, pidAt + 4).toString('hex')).toBe(pidWritten);
+      expect(target.pid).toBe(Buffer.from(pidWritten, 'hex').readInt32LE(0)); // the kernel reports the forged pid
+      expect(evasionFindings(truth, [Number(BigInt(target.pa))]).targetFound).toBe(true);
+      expect(evasionFindings(truth, []).missed.map((m) => m.pa)).toContain(target.pa);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
