@@ -17,6 +17,7 @@ import * as errors from '../errors.js';
 import { UsageError } from '../errors.js';
 import type { OsSupport } from './types.js';
 import { linuxSupport } from './linux/index.js';
+import { windowsPlugin } from './windows/index.js';
 
 export type * from './types.js';
 
@@ -36,6 +37,12 @@ export interface OsPlugin {
   support: OsSupport;
   /** Absolute path of the signature `kcarve scan` uses when none is given. */
   defaultSignature?: string;
+  /**
+   * Several defaults, one per OS build (Windows XP, 7, 10): with no signature given,
+   * each is tried the way `--os auto` tries OS supports, and the one whose scan finds
+   * the most objects is used. Takes the place of defaultSignature when set.
+   */
+  defaultSignatures?: readonly string[];
 }
 
 /** Default export of a plugin module. */
@@ -148,3 +155,4 @@ registerOsSupport({
   support: linuxSupport,
   defaultSignature: fileURLToPath(new URL('../../signatures/linux/debian-6.1.0-57-amd64.sig.json', import.meta.url)),
 });
+registerOsSupport(windowsPlugin);

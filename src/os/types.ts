@@ -30,6 +30,8 @@ export interface KernelSpaceInfo {
   evidence: string[];
   /** Linux specifics found by discovery. */
   linux?: LinuxSpaceInfo;
+  /** Windows specifics found by discovery. */
+  windows?: WindowsSpaceInfo;
 }
 
 /** What Linux discovery finds beyond the address space itself (plain data, hex strings). */
@@ -45,6 +47,18 @@ export interface LinuxSpaceInfo {
    * stride, and how many scan candidates decoded plausibly under it.
    */
   freelist?: { offset: number; key?: string; stride?: number; support: number };
+}
+
+/** What Windows discovery finds beyond the page-table root (plain data, hex strings). */
+export interface WindowsSpaceInfo {
+  /** Lowest kernel-half VA of the build. */
+  kernelStart: string;
+  /** The self-map: PML4 index (x64) or 3 (PAE), and the VA window the page tables appear at. */
+  selfMap: { index: number; start: string; end: string };
+  /** VA of the process list head (nt!PsActiveProcessHead), when found. */
+  listHead?: string;
+  /** VA of the nt!PspCidTable variable (a pointer to the CID handle table), when given by symbols. */
+  pspCidTable?: string;
 }
 
 /** Names and addresses the user may supply; discovery must work without them. */

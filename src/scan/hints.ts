@@ -13,7 +13,7 @@ function object(v: unknown): Record<string, unknown> | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
-/** The discovery hints a truth file gives: direct-map base, kernel page-table root, paging levels, list-head symbol. */
+/** The discovery hints a truth file gives: direct-map base, kernel page-table root, paging levels, list-head and (Windows) PspCidTable symbols. */
 export function hintsFromTruth(file: string): DiscoveryHints {
   let doc: unknown;
   try {
@@ -47,6 +47,11 @@ export function hintsFromTruth(file: string): DiscoveryHints {
   const symbols = new Map<string, bigint>();
   const initTask = address('init_task_va');
   if (initTask !== undefined) symbols.set('init_task', initTask);
+  // Windows truth files name kernel variables <symbol>_va.
+  for (const name of ['PsActiveProcessHead', 'PspCidTable']) {
+    const va = address(`${name}_va`);
+    if (va !== undefined) symbols.set(name, va);
+  }
   if (symbols.size > 0) hints.symbols = symbols;
   const kernel = object(root.kernel);
   const levels = kernel?.paging_levels;

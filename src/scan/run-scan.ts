@@ -6,7 +6,7 @@
 //
 // Pipeline: value pass in the pool → discovery (main thread) → graph pass in the pool
 // → records ascending by physical address.
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { KcarveError, UsageError } from '../errors.js';
 import type { KernelSpaceInfo, ProcessRecord } from '../os/types.js';
 import { KCARVE_VERSION } from '../version.js';
@@ -14,7 +14,7 @@ import { type ImageHash, type SignatureIdentity, hashImage, signatureIdentity } 
 import type { Rejections, Unverified } from './messages.js';
 import { type OpenScan, type RunScanOptions, registerPlugins, withScan } from './open-scan.js';
 import type { Missed } from './progress.js';
-import { chooseTarget, detectionCandidates } from './target.js';
+import { type ScanTarget, chooseTarget } from './target.js';
 
 export const SCAN_RESULT_SCHEMA = 'kcarve-scan/1';
 
@@ -69,7 +69,9 @@ export interface ScanResult extends RunIdentity {
 
 export interface DetectionReport {
   chosen: string;
-  tried: { os: string; records?: number; error?: string }[];
+  /** The signature of the chosen target (it tells the build when an OS has one default per build). */
+  signature?: string;
+  tried: { os: string; signature?: string; records?: number; error?: string }[];
 }
 
 /** What every result (scan, pslist, xview) says about its inputs. */
@@ -169,11 +171,17 @@ export async function runForTarget<T>(
 ): Promise<{ result: T; detection?: DetectionReport }> {
   await registerPlugins(options);
   const target = chooseTarget(options.os, options.signature);
-  if (target !== 'detect') return { result: await withScan(options, target, body) };
+  if (!Array.isArray(target)) return { result: await withScan(options, target, body) };
+  // One OS support's builds (--os NAME) or every OS support (--os auto).
+  const byBuild = target.every((t) => t.plugin === target[0]!.plugin);
+  const os = `--os ${byBuild ? target[0]!.plugin.name : 'auto'}`;
+  const who = byBuild ? "build's default signature" : 'OS support';
+  const ask = byBuild ? 'pass --signature FILE' : 'pass --os NAME';
+  const label = (t: ScanTarget): string => (byBuild ? basename(t.signatureFile) : t.plugin.name);
   const tried: DetectionReport['tried'] = [];
-  let best: { result: T; os: string; n: number } | undefined;
+  let best: { result: T; t: ScanTarget; n: number } | undefined;
   let tie = false;
-  for (const t of detectionCandidates()) {
+  for (const t of target) {
     let result: T;
     try {
       result = await withScan(options, t, body);
@@ -181,24 +189,24 @@ export async function runForTarget<T>(
       // Discovery failing, or a signature whose layout does not fit: "not this OS".
       // Errors that are not kcarve's own are bugs and propagate.
       if (!(err instanceof KcarveError)) throw err;
-      tried.push({ os: t.plugin.name, error: err.message });
+      tried.push({ os: t.plugin.name, signature: t.signatureFile, error: err.message });
       continue;
     }
     const n = count(result);
-    tried.push({ os: t.plugin.name, records: n });
+    tried.push({ os: t.plugin.name, signature: t.signatureFile, records: n });
     if (best === undefined || n > best.n) {
-      best = { result, os: t.plugin.name, n };
+      best = { result, t, n };
       tie = false;
     } else if (n === best.n) {
       tie = true;
     }
   }
-  const summary = tried.map((t) => `${t.os}: ${t.error ?? `${t.records} object(s)`}`).join('; ');
+  const summary = tried.map((x, i) => `${label(target[i]!)}: ${x.error ?? `${x.records} object(s)`}`).join('; ');
   if (best === undefined || best.n === 0) {
-    throw new UsageError(`--os auto: no OS support found process objects in ${options.image} (${summary}); pass --os NAME`);
+    throw new UsageError(`${os}: no ${who} found process objects in ${options.image} (${summary}); ${ask}`);
   }
-  if (tie) throw new UsageError(`--os auto: OS supports found equally many objects in ${options.image} (${summary}); pass --os NAME`);
-  return { result: best.result, detection: { chosen: best.os, tried } };
+  if (tie) throw new UsageError(`${os}: ${byBuild ? "builds' default signatures" : 'OS supports'} found equally many objects in ${options.image} (${summary}); ${ask}`);
+  return { result: best.result, detection: { chosen: best.t.plugin.name, signature: best.t.signatureFile, tried } };
 }
 
 /** Scan one image: every process object the signature finds (see runForTarget for `os: 'auto'`). */

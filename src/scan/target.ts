@@ -1,5 +1,6 @@
 // Which OS support and which signature a scan uses:
 //   --os NAME                 that OS support; its default signature unless --signature
+//                             (several defaults, one per build: detection among them)
 //   --os auto + --signature   the OS the signature targets (target.os): the support
 //                             registered under that name, else the only one for that OS
 //   --os auto, no signature   detection (./detect.ts): every registered OS support with a
@@ -41,26 +42,35 @@ function pluginForOs(targetOs: string, signature: string): OsPlugin {
   throw new UsageError(`several OS supports handle ${targetOs} (${matching.map((p) => p.name).join(', ')}); pass --os NAME`);
 }
 
-/** The target for explicit choices, or 'detect' when the OS must be detected. */
-export function chooseTarget(os: string | undefined, signature: string | undefined): ScanTarget | 'detect' {
-  if (os !== undefined && os !== 'auto') {
-    const plugin = osPlugin(os);
-    const file = signature ?? plugin.defaultSignature;
-    if (file === undefined) {
-      throw new UsageError(`the ${plugin.name} OS support ships no default signature; pass --signature FILE`);
-    }
-    return { plugin, signatureFile: file };
-  }
-  if (signature !== undefined) return { plugin: pluginForOs(signatureTargetOs(signature), signature), signatureFile: signature };
-  return 'detect';
+/** The signatures an OS support uses when none is given. */
+export function defaultSignaturesOf(plugin: OsPlugin): readonly string[] {
+  return plugin.defaultSignatures ?? (plugin.defaultSignature === undefined ? [] : [plugin.defaultSignature]);
 }
 
-/** Every registered OS support that can be tried without a signature. */
+/**
+ * The target for explicit choices, or the targets to detect among (an array) when the
+ * OS — or, for an OS support with one default per build, the build — must be detected.
+ */
+export function chooseTarget(os: string | undefined, signature: string | undefined): ScanTarget | ScanTarget[] {
+  if (os !== undefined && os !== 'auto') {
+    const plugin = osPlugin(os);
+    if (signature !== undefined) return { plugin, signatureFile: signature };
+    const files = defaultSignaturesOf(plugin);
+    if (files.length === 0) {
+      throw new UsageError(`the ${plugin.name} OS support ships no default signature; pass --signature FILE`);
+    }
+    return files.length === 1 ? { plugin, signatureFile: files[0]! } : files.map((f) => ({ plugin, signatureFile: f }));
+  }
+  if (signature !== undefined) return { plugin: pluginForOs(signatureTargetOs(signature), signature), signatureFile: signature };
+  return detectionCandidates();
+}
+
+/** Every registered OS support (each of its default signatures) that can be tried without a signature. */
 export function detectionCandidates(): ScanTarget[] {
   const out: ScanTarget[] = [];
   for (const name of registeredOses()) {
     const plugin = osPlugin(name);
-    if (plugin.defaultSignature !== undefined) out.push({ plugin, signatureFile: plugin.defaultSignature });
+    for (const file of defaultSignaturesOf(plugin)) out.push({ plugin, signatureFile: file });
   }
   if (out.length === 0) {
     const names = registeredOses();
