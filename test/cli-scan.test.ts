@@ -59,12 +59,12 @@ describe('kcarve xview / scan / pslist output', () => {
     expect(stderr).toBe('');
     expect(stdout).toBe(
       [
-        'pa,va,pid,tgid,ppid,comm,status,leader,state,start_time,exit_time,dtb,confidence,constraints_held,edges_held,edges_failed,edges_unreadable,exit_evidence,seen_by,why,warnings',
-        "0x2e90,0xffff888000002e90,2,2,0,hidden-2,hidden,true,R,0x1e8480,,,0.6666666666666666,5,self;parent,tasks.next.prev,,,scan,alive (no exit evidence) and not reached by the kernel's process list,",
-        "0x80b0,0xffff8880000080b0,1,1,0,live-1,live,true,R,0xf4240,,,1,5,self;tasks.next.prev;parent,,,,scan;list,on the kernel's process list,",
-        "0x8c90,0xffff888000008c90,0,0,0,init-0,live,true,R,0x0,,,1,5,self;tasks.next.prev;parent,,,,scan;list,on the kernel's process list,",
-        "0x8ee0,0xffff888000008ee0,3,3,1,exited-3,exited,true,X (dead),0x2dc6c0,,,0.6666666666666666,5,self;parent,tasks.next.prev,,state 0x10 has the dead bit 0x10,scan,not on the kernel's process list; exit evidence: state 0x10 has the dead bit 0x10,",
-        '0x8f70,0xffff888000008f70,4,1,0,thread-4,live,false,R,0x3d0900,,,1,5,self;tasks.next.prev;parent,,,,scan;thread-lists,"a thread of pid 1 (at 0x80b0, on the process list), reached by thread-lists",',
+        'pa,va,pid,tgid,ppid,comm,status,leader,state,start_time,exit_time,dtb,confidence,constraints_held,edges_held,edges_failed,edges_unreadable,exit_evidence,tampered,seen_by,why,warnings',
+        "0x2e90,0xffff888000002e90,2,2,0,hidden-2,hidden,true,R,0x1e8480,,,0.6666666666666666,5,self;parent,tasks.next.prev,,,,scan,alive (no exit evidence) and not reached by the kernel's process list,",
+        "0x80b0,0xffff8880000080b0,1,1,0,live-1,live,true,R,0xf4240,,,1,5,self;tasks.next.prev;parent,,,,,scan;list,on the kernel's process list,",
+        "0x8c90,0xffff888000008c90,0,0,0,init-0,live,true,R,0x0,,,1,5,self;tasks.next.prev;parent,,,,,scan;list,on the kernel's process list,",
+        "0x8ee0,0xffff888000008ee0,3,3,1,exited-3,exited,true,X (dead),0x2dc6c0,,,0.6666666666666666,5,self;parent,tasks.next.prev,,state 0x10 has the dead bit 0x10,,scan,not on the kernel's process list; exit evidence: state 0x10 has the dead bit 0x10,",
+        '0x8f70,0xffff888000008f70,4,1,0,thread-4,live,false,R,0x3d0900,,,1,5,self;tasks.next.prev;parent,,,,,scan;thread-lists,"a thread of pid 1 (at 0x80b0, on the process list), reached by thread-lists",',
         '',
       ].join('\r\n'),
     );
@@ -129,7 +129,7 @@ describe('kcarve xview / scan / pslist output', () => {
         version: '1.0.0',
         file: TOY_SIGNATURE,
         sha256: sha(readFileSync(TOY_SIGNATURE)),
-        target: { os: 'linux', type: 'proc', build: 'toy' },
+        target: { os: 'fake', type: 'proc', build: 'toy' },
         layout: TOY_LAYOUT,
         baseline: false,
       },
@@ -173,7 +173,7 @@ describe('kcarve xview / scan / pslist output', () => {
     expect(stdout).toBe(
       [
         `image      ${w.path} (elf-core, 12.0 KiB in 2 run(s))`,
-        'signature  toy-proc 1.0.0 (linux proc), OS support fake',
+        'signature  toy-proc 1.0.0 (fake proc), OS support fake',
         'kernel     x86-64-4, direct map at 0xffff888000000000',
         'list       2 object(s)',
         '',
@@ -191,7 +191,7 @@ describe('kcarve xview / scan / pslist output', () => {
     expect(await main(['scan', w.path, ...common, '--format', 'csv', '--out', out])).toBe(0);
     expect(stdout).toBe('');
     expect(readFileSync(out, 'utf8').split('\r\n')[4]).toBe(
-      '0x8ee0,0xffff888000008ee0,3,3,1,exited-3,exited,true,X (dead),0x2dc6c0,,,0.6666666666666666,5,self;parent,tasks.next.prev,,state 0x10 has the dead bit 0x10,,,',
+      '0x8ee0,0xffff888000008ee0,3,3,1,exited-3,exited,true,X (dead),0x2dc6c0,,,0.6666666666666666,5,self;parent,tasks.next.prev,,state 0x10 has the dead bit 0x10,,,,',
     );
   });
 });

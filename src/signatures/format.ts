@@ -110,7 +110,8 @@ export interface SignatureDoc {
   version: string;
   description?: string;
   target: {
-    os: 'linux' | 'windows';
+    /** The OS support it is for: `linux`, `windows`, or a plugin's registered name. */
+    os: string;
     /** The object type carved (`task_struct`, `_EPROCESS`). */
     type: string;
     /** Build family (`debian-6.1.0-57-amd64`, `win7sp1x64`) or `generic`. */

@@ -124,7 +124,8 @@ export const signatureSchema: Schema = {
     target: {
       type: 'object',
       properties: {
-        os: { enum: ['linux', 'windows'] },
+        // A registered OS support's name: linux, windows, or a plugin's (--os-module).
+        os: { type: 'string', pattern: '^[a-z][a-z0-9-]*$' },
         type: { type: 'string', minLength: 1 },
         build: { type: 'string' },
         layout: { type: 'string' },
