@@ -20,6 +20,7 @@ import type { KernelSpaceInfo, ListWalkResult, ProcessRecord, ViewResult } from 
 import { judge, type Verdict } from '../src/signatures/edges.js';
 import { loadSignature, type Signature } from '../src/signatures/load.js';
 import { evaluateAt } from '../src/signatures/reference.js';
+import { loadLayout, SHIPPED_KERNEL_RELEASE } from '../src/types/load.js';
 import { scanCandidates } from './helpers/scan-candidates.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,11 +59,20 @@ describe('Linux support on a real QEMU image, no symbols', () => {
     const built = await cachedLinuxImage(E2E_LINUX_PARAMS);
     dir = built.dir;
     truth = JSON.parse(readFileSync(built.truthPath, 'utf8')) as LinuxTruth;
-    sig = loadSignature(join(ROOT, 'signatures', 'linux', 'debian-6.1.0-57-amd64.sig.json'));
-    // The shipped signature's layout must be the booted kernel's.
+    // The image's own BTF (extracted from the booted vmlinuz) must give the offsets the
+    // guest's kernel reported (issue 3: BTF-derived offsets against the kernel's own).
+    expect(truth.kernel.btf?.file).toBe('vmlinux.btf.gz');
+    const ownLayout = loadLayout(join(dir, truth.kernel.btf!.file));
     for (const [field, offset] of Object.entries(truth.offsets.task_struct.fields)) {
-      expect(sig.layout.offsetOf('task_struct', field), `task_struct.${field} in the shipped BTF vs the guest`).toBe(offset);
+      expect(ownLayout.offsetOf('task_struct', field), `task_struct.${field} in the image's BTF vs the guest`).toBe(offset);
     }
+    expect(ownLayout.sizeOf('task_struct')).toBe(truth.offsets.task_struct.size);
+    // The shipped Debian signature is for the shipped kernel; should Debian publish a
+    // newer one, the generic signature with the image's own BTF takes its place.
+    sig =
+      truth.kernel.release === SHIPPED_KERNEL_RELEASE
+        ? loadSignature(join(ROOT, 'signatures', 'linux', 'debian-6.1.0-57-amd64.sig.json'))
+        : loadSignature(join(ROOT, 'signatures', 'linux', 'task_struct-generic.sig.json'), { layout: ownLayout });
     const size = sig.layout.sizeOf('task_struct');
     for (const which of ['raw', 'elf'] as const) {
       const image = openImage(join(dir, truth.image[which]!));

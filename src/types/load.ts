@@ -85,6 +85,9 @@ function unwrap(raw: Uint8Array, file: string): Uint8Array {
   return raw;
 }
 
+/** Release of the kernel whose BTF kcarve ships; the Debian signatures are made for it. */
+export const SHIPPED_KERNEL_RELEASE = '6.1.0-57-amd64';
+
 /** Path of the BTF shipped for Debian's 6.1.0-57-amd64 kernel (see signatures/btf/README.md). */
 export function shippedKernelBtfPath(): string {
   // src/types/ and dist/types/ both sit two levels below the package root.

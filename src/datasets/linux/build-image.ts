@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { EnvironmentError, TruthError, UsageError } from '../../errors.js';
 import { KCARVE_VERSION } from '../../version.js';
+import { IMAGE_BTF_FILE, writeBootedKernelBtf } from './kernel-btf.js';
 import { buildGuestArtifacts, buildInitramfs, DEFAULT_BUILD_DIR, GUEST_MODULE_PATH, guestSourceHash } from './guest-build.js';
 import { guestConfig, planWorkload, resolveLinuxParams, type LinuxImageParams, type WorkloadPlan } from './plan.js';
 import { findLinuxToolchain } from './toolchain.js';
@@ -43,7 +44,8 @@ export interface BuiltLinuxImage {
 /** Identifies an image by what determines it: parameters, kernel, guest sources, truth format. */
 export function imageCacheKey(params: LinuxImageParams, kernelRelease: string, sourceHash: string): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ params, kernelRelease, sourceHash, format: 'kcarve-truth/1' }));
+  // `btf`: images carry their kernel's BTF (./kernel-btf.ts); older caches lack it.
+  h.update(JSON.stringify({ params, kernelRelease, sourceHash, format: 'kcarve-truth/1', btf: IMAGE_BTF_FILE }));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -175,6 +177,7 @@ export async function buildLinuxImage(options: BuildLinuxImageOptions): Promise<
   } finally {
     raw.close();
   }
+  truth.kernel.btf = { file: writeBootedKernelBtf(tc.vmlinuz, tc.kernelRelease, buildDir ?? DEFAULT_BUILD_DIR, dir, log) };
   (truth.build as LinuxTruth['build'] & { cache_key: string }).cache_key = key;
   writeFileSync(truthPath, `${JSON.stringify(truth, null, 2)}\n`);
   const reports = validateLinuxImageDir(dir);
