@@ -48,6 +48,10 @@ function wholeNumber(value: string): number {
   return n;
 }
 
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 /** One argument as a POSIX shell would need it quoted. */
 function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_./:=,@%+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -66,6 +70,9 @@ interface TrainCliOptions {
   maxConstraints: number;
   seed: number;
   cv: boolean;
+  keepExited: boolean;
+  excludeField: string[];
+  note: string[];
   name?: string;
   attackerFields?: string;
   json?: boolean;
@@ -97,6 +104,9 @@ export function register(program: Command): void {
     .option('--max-constraints <n>', 'at most this many value constraints', wholeNumber, TRAIN_DEFAULTS.maxConstraints)
     .option('--seed <n>', 'seed of the negative sampling', wholeNumber, TRAIN_DEFAULTS.seed)
     .option('--no-cv', 'skip leave-one-image-out cross-validation')
+    .option('--exclude-field <member>', 'treat this member (and what is inside it) as attacker-controlled; repeatable', collect, [])
+    .option('--note <text>', 'add a line to the signature\'s provenance notes (e.g. how the images were made); repeatable', collect, [])
+    .option('--no-keep-exited', 'do not prefer constraints and edges that also hold on exited objects with intact residue')
     .option('--name <name>', 'signature name (default: <type>-trained)')
     .option('--attacker-fields <file>', 'list of attacker-controlled fields (default: signatures/attacker-fields.json)')
     .option('--json', 'print a JSON summary on stdout (needs --out)')
@@ -131,6 +141,9 @@ export function register(program: Command): void {
         maxConstraints: opts.maxConstraints,
         seed: opts.seed,
         crossValidate: opts.cv,
+        keepExited: opts.keepExited,
+        ...(opts.excludeField.length > 0 ? { excludeFields: opts.excludeField } : {}),
+        ...(opts.note.length > 0 ? { notes: opts.note } : {}),
         command: ['kcarve', ...raw].map(shellQuote).join(' '),
         ...(opts.out !== undefined ? { outPath: opts.out } : {}),
         ...(opts.name !== undefined ? { name: opts.name } : {}),
