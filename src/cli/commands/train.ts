@@ -24,6 +24,11 @@ What it does:
   measured with the native matcher over every aligned offset of the images, are at
   or below --target-fp-per-gb; follows the positives' pointers to learn graph edges;
   and cross-validates, leaving out one image at a time.
+  Exited objects whose residue is intact are kept where that costs no selectivity:
+  forms that admit them (kptr_or_null where the exit path cleared a pointer) are
+  candidates, the selection and the required edges prefer what holds on them, and
+  minScore is lowered to admit them when no negative reaches it (--no-keep-exited:
+  off). --exclude-field treats a member as attacker-controlled for this run.
 
 Output: the signature (--out, else stdout) and a markdown report (--report).
 The signature records the exact command line, the images it was trained on and the
@@ -34,6 +39,9 @@ Examples:
       datasets/build/train/train-0* --out task_struct.sig.json --report report.md
   kcarve train --type task_struct --layout L.btf.gz --robustness linux.robustness.json \\
       --target-fp-per-gb 0.01 /data/img1 /data/img2 --out robust.sig.json
+  kcarve train --type _EPROCESS --layout signatures/layouts/windows/win7sp1x64.isf.json \
+      --exclude-field Flags --note 'worlds: kcarve synth --os windows --seed 11..13' \
+      world-11 world-12 world-13 --out eprocess.sig.json
 `;
 
 function positiveNumber(value: string): number {
