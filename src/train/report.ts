@@ -158,6 +158,9 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
       case 'revert-prune':
         line(`- pruning undone: it gave ${fp(s.fpPerGiB)} FP/GiB`);
         break;
+      case 'drop-exited-preference':
+        line(`- keeping the exited objects ended at ${fp(s.fpPerGiB)} FP/GiB, above the target: the selection above is discarded and run again without that preference (below)`);
+        break;
     }
   }
   line();

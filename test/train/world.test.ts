@@ -91,6 +91,17 @@ describe('kcarve train on synthetic worlds', () => {
     expect(found).toBeGreaterThanOrEqual(intact);
   });
 
+  it('drops the exited preference when it cannot reach the target, and says so', () => {
+    // One constraint cannot reach 0.1 FP/GiB on these worlds, with or without the preference.
+    const r = train({ type: 'task_struct', layout, imageDirs: dirs, crossValidate: false, maxConstraints: 1, ...FAST });
+    const sel = r.model.selection;
+    expect(sel.reachedTarget).toBe(false);
+    expect(sel.trace.some((t) => t.kind === 'drop-exited-preference')).toBe(true);
+    expect(sel.exitedKept?.preferred).toBe(false);
+    expect(r.doc.provenance?.notes?.some((n) => n.includes('the preference missed the target and was dropped'))).toBe(true);
+    expect(r.report).toContain('run again without that preference');
+  });
+
   it('writes a valid kcarve-signature/1 file with its provenance', () => {
     const file = tmp('sig.json');
     writeFileSync(file, JSON.stringify(result.doc));
