@@ -1,7 +1,9 @@
 // bench/linux-accuracy: Linux support measured on real images with ground truth
 // (directories with truth.json, kcarve-truth/1, e.g. the training set built by
 // `kcarve dataset linux --manifest datasets/linux-train.json`). Not a test; run
-//   npx tsx bench/linux-accuracy.ts datasets/build/train/*
+//   npx tsx bench/linux-accuracy.ts [--signature SIG.json] datasets/build/train/*
+// (--signature: measure that signature instead of the Linux default, signatures/linux/
+// task_struct-debian-6.1.0-57.trained.sig.json; the baseline is always measured beside it)
 // Per image and per container (memory.raw, memory.elf), with no symbols:
 //  - discovery: page_offset_base, init_top_pgt, init_task against truth;
 //  - the shipped Debian signature through the native matcher, judge() and carve():
@@ -25,7 +27,12 @@ import { evaluateAt } from '../src/signatures/reference.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
-const sig = loadSignature(path.join(root, 'signatures/linux/debian-6.1.0-57-amd64.sig.json'));
+const argv = process.argv.slice(2);
+const sigAt = argv.indexOf('--signature');
+const sigFile = sigAt >= 0 ? path.resolve(argv[sigAt + 1] ?? '') : path.join(root, 'signatures/linux/task_struct-debian-6.1.0-57.trained.sig.json');
+if (sigAt >= 0) argv.splice(sigAt, 2);
+const sig = loadSignature(sigFile);
+process.stdout.write(`signature: ${path.relative(root, sigFile)}\n`);
 const baseline = loadSignature(path.join(root, 'signatures/linux/baseline-volatility-psscan.sig.json'), { layout: sig.layout });
 const size = sig.layout.sizeOf('task_struct');
 
@@ -42,9 +49,9 @@ interface TruthTask {
   residue?: { pid: boolean; tgid: boolean; comm: boolean };
 }
 
-const dirs = process.argv.slice(2);
+const dirs = argv;
 if (dirs.length === 0) {
-  process.stderr.write('usage: npx tsx bench/linux-accuracy.ts DIR... (directories with truth.json)\n');
+  process.stderr.write('usage: npx tsx bench/linux-accuracy.ts [--signature SIG.json] DIR... (directories with truth.json)\n');
   process.exit(1);
 }
 

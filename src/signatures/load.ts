@@ -125,7 +125,9 @@ export function resolveSignature(doc: unknown, file: string, options: LoadSignat
   const targetProgram = (mode: PointerMode): Program | undefined =>
     targetConstraints.length === 0 ? undefined : { alignment: 1, constraints: targetConstraints.map((c) => c.compile(mode)) };
   // The compiled program must fit the scanned type's bytes or the matcher reads past it.
-  const span = programSpan(program('x86-64-4'));
+  // Compiled here in the layout's own pointer mode: a kptr without an explicit mode on a
+  // 32-bit layout (4-byte pointers) only fits x86-32, and compiling it for x86-64 failed.
+  const span = programSpan(program(layout.pointerSize === 4 ? 'x86-32' : 'x86-64-4'));
   if (span > layout.sizeOf(scanType) + 4096) throw fail('$.constraints', `reads ${span} bytes, far past ${scanType}`);
 
   return {

@@ -19,6 +19,12 @@ export interface CandidateInput {
   slots: SlotSet;
   positives: WindowSet;
   exited: WindowSet;
+  /**
+   * Exited objects whose residue is intact (TRUTH.md): families are also learned on the
+   * positives and these together, so a form that admits them (kptr_or_null where they
+   * hold NULL, a wider range) is a candidate beside the positives-only one.
+   */
+  exitedKeep?: WindowSet;
   /** Image ids, indexed like WindowSet.image. */
   imageIds: readonly string[];
   shape: PointerShape;
@@ -49,6 +55,13 @@ export interface CandidateSet {
 
 function slotSummaries(slot: Slot, w: WindowSet, images: number, shape: PointerShape): Summary[] {
   const out = Array.from({ length: images }, () => emptySummary(slot.width));
+  for (let i = 0; i < w.count; i += 1) addValue(out[w.image[i]!]!, readValue(w.view, i * w.size + slot.offset, slot.width), slot.width, shape);
+  return out;
+}
+
+/** Add the values of `w` at the slot to per-image summaries (copies; `per` is left alone). */
+function withValues(per: readonly Summary[], slot: Slot, w: WindowSet, shape: PointerShape): Summary[] {
+  const out = per.map((s) => mergeSummaries([s], slot.width));
   for (let i = 0; i < w.count; i += 1) addValue(out[w.image[i]!]!, readValue(w.view, i * w.size + slot.offset, slot.width), slot.width, shape);
   return out;
 }
@@ -142,6 +155,37 @@ export function buildCandidates(input: CandidateInput): CandidateSet {
         note: all.note,
         ...exclusion(paths, entries, unstable, 1, bitsOnly),
       });
+    }
+    // The same families learned with the intact exited objects' values added: a form
+    // that admits them too (kptr_or_null where an exited object holds NULL, a wider
+    // range). Support on the positives stays 1 (their values are in the summary); the
+    // selection (./select.ts) prefers such forms when they cost no selectivity.
+    const keep = input.exitedKeep;
+    if (keep !== undefined && keep.count > 0) {
+      const seen = new Set(candidates.filter((c) => c.slot === slot).map((c) => JSON.stringify(c.spec)));
+      const perAdmit = withValues(per, slot, keep, shape);
+      for (const family of FAMILIES) {
+        if (family === 'string' || (perBoot && !PER_BOOT_FAMILIES.has(family))) continue;
+        const all = inferFamily(family, mergeSummaries(perAdmit, slot.width), slot, opt);
+        if (all === undefined) continue;
+        const spec = specOf(all.c, slot);
+        if (seen.has(JSON.stringify(spec))) continue;
+        seen.add(JSON.stringify(spec));
+        const unstable = unstableImages(family, perAdmit, slot, opt);
+        const bitsOnly = family === 'mask' && attackerBits.has(slot.offset);
+        push({
+          family,
+          slot,
+          paths,
+          spec,
+          constraint: all.c,
+          support: 1,
+          stable: unstable.length === 0,
+          unstableOn: unstable.map((i) => input.imageIds[i]!),
+          note: `${all.note} (learned with the intact exited objects)`,
+          ...exclusion(paths, entries, unstable, 1, bitsOnly),
+        });
+      }
     }
     if (slot.leaf.kind === 'pointer' && slot.width === shape.width) {
       const classes: Record<string, number> = {};

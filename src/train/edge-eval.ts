@@ -313,4 +313,46 @@ export function minScoreFor(sig: Signature, positives: PositiveSet, images: read
   return { minScore: Math.max(0, Math.floor((lowest - SCORE_MARGIN) * 20) / 20), lowest };
 }
 
+/**
+ * A lower minScore that admits the exited objects which pass the value constraints and
+ * every required edge: their lowest score minus SCORE_MARGIN (down to 0.05 steps), used
+ * only when every negative window that passes the value constraints and required edges
+ * scores below it (and the positives' own minScore is not already lower). Undefined
+ * when nothing changes or the negatives forbid it.
+ */
+export function minScoreAdmitting(
+  sig: Signature,
+  exited: PositiveSet,
+  negatives: WindowSet,
+  images: readonly TrainingImage[],
+  program: Program,
+  current: number,
+): { minScore: number; lowestExited: number; bestNegative: number } | undefined {
+  const cache = new Map<string, boolean>();
+  const ctxs = images.map((img) => contextFor(img, program, cache));
+  let lowestExited = 1;
+  let any = false;
+  for (let i = 0; i < exited.windows.count; i += 1) {
+    const bytes = windowBytes(exited.windows, i);
+    if (!evaluateAt(bytes, 0, bytes.length, program)) continue;
+    const v = judge(sig, bytes, phys(exited.objects[i]!.pa), ctxs[exited.windows.image[i]!]!);
+    if (v.edges.some((e, k) => sig.edges[k]!.required && e.outcome !== 'held')) continue;
+    any = true;
+    lowestExited = Math.min(lowestExited, v.score);
+  }
+  if (!any) return undefined;
+  const minScore = Math.max(0, Math.floor((lowestExited - SCORE_MARGIN) * 20) / 20);
+  if (minScore >= current) return undefined;
+  let bestNegative = 0;
+  for (let i = 0; i < negatives.count; i += 1) {
+    const bytes = windowBytes(negatives, i);
+    if (!evaluateAt(bytes, 0, bytes.length, program)) continue;
+    const v = judge(sig, bytes, phys(negatives.pa[i]!), ctxs[negatives.image[i]!]!);
+    if (v.edges.some((e, k) => sig.edges[k]!.required && e.outcome !== 'held')) continue;
+    bestNegative = Math.max(bestNegative, v.score);
+  }
+  if (bestNegative >= minScore) return undefined;
+  return { minScore, lowestExited, bestNegative };
+}
+
 export { contextFor as edgeContextFor };

@@ -10,7 +10,7 @@ import type { Program } from '../signatures/program.js';
 import type { Layout } from '../types/layout.js';
 import type { AttackerField } from './attacker-fields.js';
 import { type CandidateSet, buildCandidates } from './candidates.js';
-import { type EdgeCandidate, chooseEdges, evaluateEdgeCandidates, minScoreFor } from './edge-eval.js';
+import { type EdgeCandidate, SCORE_MARGIN, chooseEdges, evaluateEdgeCandidates, minScoreAdmitting, minScoreFor } from './edge-eval.js';
 import { type PositiveSet, findEdgeSites } from './edge-sites.js';
 import { fastTest } from './fast-eval.js';
 import type { Candidate } from './invariants.js';
@@ -20,7 +20,7 @@ import type { RobustnessFile } from './robustness.js';
 import { type Selection, programOf, selectConstraints } from './select.js';
 import { type SlotSet, slotsOf } from './slots.js';
 import { type TrainingImage, truthObjectSize } from './training-image.js';
-import type { TruthObject } from './truth-file.js';
+import { type TruthObject, residueIntact } from './truth-file.js';
 import { readValue } from './value-summary.js';
 import { type WindowRef, type WindowSet, readWindows, readableRefs, sampleNegatives, subsample, visitWindows } from './windows.js';
 
@@ -36,6 +36,12 @@ export interface ModelConfig {
   hardNegatives: number;
   maxConstraints: number;
   seed: number;
+  /**
+   * Keep exited objects with intact residue where that costs no selectivity: learn
+   * forms that admit them, prefer constraints and edges that hold on them, and lower
+   * minScore to their lowest score when no negative reaches it (default true).
+   */
+  keepExited?: boolean;
   natives: NativeImages;
   log: (line: string) => void;
 }
@@ -49,6 +55,8 @@ export interface Model {
   slots: SlotSet;
   positives: PositiveSet;
   exited: PositiveSet;
+  /** The exited objects with intact residue (TRUTH.md) the selection tried to keep (empty with keepExited false). */
+  exitedKeep: PositiveSet;
   /** Truth objects left out because the image does not hold their whole window. */
   skipped: Skipped;
   randomNegatives: number;
@@ -59,6 +67,8 @@ export interface Model {
   edges: EdgeCandidate[];
   minScore: number;
   lowestPositiveScore: number;
+  /** How minScore was set: from the positives alone, or lowered to admit exited objects. */
+  minScoreNote: string;
   /** Value constraints and edges in file form (provenance filled in by the caller). */
   constraints: ConstraintSpec[];
   edgeSpecs: EdgeSpec[];
@@ -175,6 +185,8 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
   const positives = positiveSet(images, (img) => img.positives, objectSize, skipped);
   if (positives.windows.count === 0) throw new UsageError(`no live or hidden ${type} in the truth of ${images.map((i) => i.id).join(', ')}`);
   const exited = positiveSet(images, (img) => img.exited, objectSize, skipped);
+  const keepExited = cfg.keepExited !== false;
+  const exitedKeep = positiveSet(images, (img) => (keepExited ? img.exited.filter(residueIntact) : []), objectSize, { count: 0, examples: [] });
   const inferred = inferAlignment([...positives.objects, ...exited.objects].map((o) => o.pa));
   const alignment = cfg.alignment ?? inferred;
   const alignmentNote = cfg.alignment !== undefined ? `given (--alignment); the positives' addresses share ${inferred}` : `the largest power of two dividing the physical address of every positive and exited object (capped at 4096)`;
@@ -187,6 +199,7 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
     slots,
     positives: positives.windows,
     exited: exited.windows,
+    exitedKeep: exitedKeep.windows,
     imageIds: images.map((i) => i.id),
     shape,
     attacker: cfg.attacker,
@@ -216,6 +229,8 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
     hardNegatives: cfg.hardNegatives,
     maxConstraints: cfg.maxConstraints,
     seed: cfg.seed,
+    exited: exitedKeep.windows,
+    randomRefs,
     log: cfg.log,
   });
   lap('selection');
@@ -259,7 +274,8 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
       doc: baseDoc,
       program,
       positives,
-      exited,
+      // With keepExited, required edges that hold on the intact exited objects are preferred.
+      exited: keepExited ? exitedKeep : exited,
       negatives: edgeNegatives,
       images,
       attacker: cfg.attacker,
@@ -271,7 +287,17 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
   const edges = chooseEdges(edgeCandidates);
   const edgeSpecs = edges.map((e) => ({ ...e.spec, ...(e.role === 'required' ? { required: true } : {}) }));
   const withEdges: Signature = resolveSignature({ ...baseDoc, edges: edgeSpecs }, '<kcarve train>', { layout });
-  const { minScore, lowest } = minScoreFor(withEdges, positives, images, program);
+  const fromPositives = minScoreFor(withEdges, positives, images, program);
+  const { lowest } = fromPositives;
+  let minScore = fromPositives.minScore;
+  let minScoreNote = `lowest training-positive score (${lowest.toFixed(3)}) - ${SCORE_MARGIN}, rounded down to 0.05`;
+  if (keepExited && exitedKeep.windows.count > 0 && minScore > 0) {
+    const lowered = minScoreAdmitting(withEdges, exitedKeep, edgeNegatives, images, program, minScore);
+    if (lowered !== undefined) {
+      minScoreNote = `lowered from ${minScore} to ${lowered.minScore} to admit the intact exited objects (lowest score ${lowered.lowestExited.toFixed(3)}); the best-scoring negative that passes the value constraints and required edges scores ${lowered.bestNegative.toFixed(3)}`;
+      minScore = lowered.minScore;
+    }
+  }
   lap('edges');
 
   return {
@@ -283,6 +309,7 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
     slots,
     positives,
     exited,
+    exitedKeep,
     skipped,
     randomNegatives: randomRefs.length,
     decoyNegatives: decoyRefs.length,
@@ -292,6 +319,7 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
     edges,
     minScore,
     lowestPositiveScore: lowest,
+    minScoreNote,
     constraints,
     edgeSpecs,
     program,

@@ -3,7 +3,7 @@
 // the cross-validation per held-out image.
 import type { ConstraintSpec } from '../signatures/format.js';
 import { KCARVE_VERSION } from '../version.js';
-import { type EdgeCandidate, SCORE_MARGIN, edgeClass } from './edge-eval.js';
+import { type EdgeCandidate, edgeClass } from './edge-eval.js';
 import type { Candidate } from './invariants.js';
 import { slotName } from './slots.js';
 import type { TrainOptions, TrainResult } from './train.js';
@@ -85,6 +85,12 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
   line(`- Object window: ${m.objectSize} bytes (the slab object size truth records, else sizeof(${opts.type})); ${m.slots.slots.length} slots (leaf members at their width, byte by byte inside char arrays), ${m.slots.strings.length} char arrays; ${m.slots.pastObject} leaves lie past the object and are not used.`);
   line(`- Alignment: ${m.alignment} (${m.alignmentNote}).`);
   line(`- Positives: ${m.positives.windows.count} live and hidden objects. Exited objects (${m.exited.windows.count}) are kept apart: the tables show how many of them each constraint and edge still holds on.`);
+  const kept = m.selection.exitedKept;
+  line(
+    kept
+      ? `- Exited objects with intact residue: ${m.exitedKeep.windows.count}; the selection ${kept.preferred ? 'preferred constraints that hold on them' : 'tried to keep them, missed the target, and ran again without that preference'}; the chosen value constraints accept ${kept.kept} of ${kept.of}.`
+      : '- Exited objects with intact residue: none, or not kept (--no-keep-exited).',
+  );
   if (m.skipped.count > 0) line(`- Left out: ${m.skipped.count} truth object(s) whose ${m.objectSize}-byte window the image does not hold whole (${m.skipped.examples.join(', ')}${m.skipped.count > m.skipped.examples.length ? ', …' : ''}).`);
   line(`- Negatives: ${m.randomNegatives} aligned offsets drawn from every candidate offset of the images, 16 at a time within 256 KiB (truth objects excluded), plus ${m.decoyNegatives} listed decoys; then the false hits of each round (see the trace); finally every aligned offset, scanned with the native matcher.`);
   line();
@@ -152,6 +158,9 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
       case 'revert-prune':
         line(`- pruning undone: it gave ${fp(s.fpPerGiB)} FP/GiB`);
         break;
+      case 'drop-exited-preference':
+        line(`- keeping the exited objects ended at ${fp(s.fpPerGiB)} FP/GiB, above the target: the selection above is discarded and run again without that preference (below)`);
+        break;
     }
   }
   line();
@@ -159,7 +168,7 @@ export function renderReport(r: TrainResult, opts: TrainOptions): string {
   line();
   line('## Graph edges');
   line();
-  line(`Required edges must hold; weighted edges (weight 1) add to the score = held weight / total weight. A hit is accepted when every required edge holds and score >= minScore = ${m.minScore} (the lowest training-positive score, ${m.lowestPositiveScore.toFixed(3)}, minus ${SCORE_MARGIN}, rounded down to 0.05). Negative rates count only negatives an edge applies to (its pointer a kernel pointer, its field non-zero).`);
+  line(`Required edges must hold; weighted edges (weight 1) add to the score = held weight / total weight. A hit is accepted when every required edge holds and score >= minScore = ${m.minScore} (${m.minScoreNote}). Negative rates count only negatives an edge applies to (its pointer a kernel pointer, its field non-zero).`);
   line();
   line('| role | edge | held on positives | negative rate | exited | reads |');
   line('|---|---|---|---|---|---|');

@@ -18,6 +18,13 @@
 //    over every aligned offset of the training images; its false hits (minus truth
 //    objects of any status) per GiB of non-object memory is the measured rate. Above
 //    the target, those false hits become the next hard negatives and step 2 goes on.
+// Exited objects. With `exited` (intact residue, kept apart from the positives), both
+//    the prefilter and each greedy step first consider only the candidates that lose
+//    the fewest exited objects still accepted by the constraints chosen so far; a
+//    candidate that drops an exited object is taken only when no loss-free one makes
+//    progress. This finds freed and terminated objects wherever that costs no
+//    selectivity: when the preference ends above the target (or at maxConstraints),
+//    the selection is run again without it.
 // 4. Prune. A constraint (other than the prefilter) that no hard negative seen needs
 //    is dropped, unless the re-measured rate then misses the target.
 import { compileProgram } from '../native/index.js';
@@ -26,7 +33,7 @@ import { type Bitset, andCount, andInto, bitsetOf, fastTest, fullBitset, popcoun
 import type { Candidate } from './invariants.js';
 import { type HitClasses, type NativeImages, classifyHits, nonObjectGiB, scanHits } from './native-scan.js';
 import type { TrainingImage } from './training-image.js';
-import { type WindowRef, type WindowSet, readWindows, readableRefs, subsample } from './windows.js';
+import { type WindowRef, type WindowSet, readWindows, readableRefs, subsample, visitWindows } from './windows.js';
 
 export const PREFILTER_TRIALS = 4;
 /** Prefilter trials scan the first images up to this many bytes. */
@@ -44,6 +51,14 @@ export interface SelectOptions {
   hardNegatives: number;
   maxConstraints: number;
   seed: number;
+  /**
+   * The random negatives (./windows.ts sampleNegatives): the hard negatives of a round
+   * whose measurement was cut short (a prefilter too weak to scan whole, with more than
+   * the matcher's hit limit in a run) are those of them the chosen constraints accept.
+   */
+  randomRefs?: readonly WindowRef[];
+  /** Exited objects with intact residue, to be kept where that costs no selectivity (see above). */
+  exited?: WindowSet;
   log?: (line: string) => void;
 }
 
@@ -52,7 +67,8 @@ export type TraceStep =
   | { kind: 'add'; candidate: number; rejected: number; survivors: number; sample: number; estFpPerGiB: number }
   | { kind: 'measure'; constraints: number; falseHits: number; fpPerGiB: number; perImage: { id: string; falseHits: number }[]; seconds: number }
   | { kind: 'prune'; candidate: number }
-  | { kind: 'revert-prune'; fpPerGiB: number };
+  | { kind: 'revert-prune'; fpPerGiB: number }
+  | { kind: 'drop-exited-preference'; fpPerGiB: number };
 
 export interface Selection {
   chosen: Candidate[];
@@ -67,6 +83,8 @@ export interface Selection {
   finalClasses: HitClasses[];
   /** The hard negatives of the first round (false hits of the prefilter), if any. */
   prefilterNegatives?: WindowSet;
+  /** Intact exited objects all chosen constraints accept, of how many (when `exited` was given). */
+  exitedKept?: { kept: number; of: number; preferred: boolean };
 }
 
 export function programOf(chosen: readonly Candidate[], alignment: number): Program {
@@ -105,7 +123,36 @@ function hardSample(o: SelectOptions, falseHits: number[][], round: number): Win
   return readWindows(o.images, readableRefs(o.images, subsample(refs, o.hardNegatives, o.seed, `hard-${round}`), o.objectSize), o.objectSize);
 }
 
+/** The random negatives every chosen constraint accepts (a uniform sample of up to hardNegatives). */
+function randomSurvivors(o: SelectOptions, chosen: readonly Candidate[], round: number): WindowSet {
+  const tests = chosen.map((c) => fastTest(c.constraint));
+  const refs = o.randomRefs!;
+  const pass: WindowRef[] = [];
+  visitWindows(o.images, refs, o.objectSize, (view, at, i) => {
+    if (tests.every((t) => t(view, at))) pass.push(refs[i]!);
+  });
+  return readWindows(o.images, subsample(pass, o.hardNegatives, o.seed, `random-${round}`), o.objectSize);
+}
+
 export function selectConstraints(eligible: readonly Candidate[], o: SelectOptions): Selection {
+  const ex = o.exited;
+  if (ex === undefined || ex.count === 0) return selectOnce(eligible, o, undefined);
+  const exBits = new Map<Candidate, Bitset>(eligible.map((c) => [c, bitsetOf(fastTest(c.constraint), ex)]));
+  const first = selectOnce(eligible, o, exBits);
+  if (first.reachedTarget) return first;
+  o.log?.(`keeping exited objects missed the target (${first.fpPerGiB.toFixed(3)} FP/GiB): selecting again without that preference`);
+  const second = selectOnce(eligible, o, undefined);
+  second.trace.unshift(...first.trace, { kind: 'drop-exited-preference', fpPerGiB: first.fpPerGiB });
+  return second;
+}
+
+function exitedKept(chosen: readonly Candidate[], ex: WindowSet): number {
+  const alive = fullBitset(ex.count);
+  for (const c of chosen) andInto(alive, bitsetOf(fastTest(c.constraint), ex));
+  return popcount(alive);
+}
+
+function selectOnce(eligible: readonly Candidate[], o: SelectOptions, exBits: Map<Candidate, Bitset> | undefined): Selection {
   const log = o.log ?? (() => {});
   const gib = nonObjectGiB(o.images, o.objectSize);
   const trace: TraceStep[] = [];
@@ -115,7 +162,13 @@ export function selectConstraints(eligible: readonly Candidate[], o: SelectOptio
   const cheap = eligible
     .filter((c) => c.simd && (c.constraint.kind === 'kptr' || c.constraint.kind === 'kptr_or_null' || ('width' in c.constraint && c.constraint.width <= o.alignment)))
     .sort((a, b) => (a.negativeRate ?? 1) - (b.negativeRate ?? 1) || a.cost - b.cost || a.id - b.id);
-  const pool = cheap.length > 0 ? cheap : [...eligible].sort((a, b) => (a.negativeRate ?? 1) - (b.negativeRate ?? 1) || a.id - b.id);
+  let pool = cheap.length > 0 ? cheap : [...eligible].sort((a, b) => (a.negativeRate ?? 1) - (b.negativeRate ?? 1) || a.id - b.id);
+  if (exBits !== undefined) {
+    // Only the candidates that lose the fewest exited objects (stable sort keeps the rate order).
+    const kept = (c: Candidate): number => popcount(exBits.get(c)!);
+    const most = Math.max(...pool.map(kept));
+    pool = pool.filter((c) => kept(c) === most);
+  }
   // Trials scan the first images up to TRIAL_BYTES; the winner is then measured on all.
   const trialImages: TrainingImage[] = [];
   for (const img of o.images) {
@@ -143,12 +196,15 @@ export function selectConstraints(eligible: readonly Candidate[], o: SelectOptio
   }
   const chosen: Candidate[] = [prefilter!];
   const seen: WindowSet[] = [];
+  // Exited objects every chosen constraint accepts.
+  const exAlive = exBits === undefined ? undefined : fullBitset(o.exited!.count);
+  if (exAlive) andInto(exAlive, exBits!.get(prefilter!)!);
   let current = best!;
   let reached = !current.truncated && current.fpPerGiB <= o.targetFpPerGiB;
 
   // 2-3. Greedy rounds on hard negatives, each closed by a full measurement.
   for (let round = 0; round < MAX_ROUNDS && !reached && chosen.length < o.maxConstraints; round += 1) {
-    const sample = hardSample(o, current.falseHits, round);
+    const sample = current.truncated && o.randomRefs ? randomSurvivors(o, chosen, round) : hardSample(o, current.falseHits, round);
     seen.push(sample);
     const pending = eligible.filter((c) => !chosen.includes(c));
     const bits = new Map<Candidate, Bitset>(pending.map((c) => [c, bitsetOf(fastTest(c.constraint), sample)]));
@@ -158,16 +214,22 @@ export function selectConstraints(eligible: readonly Candidate[], o: SelectOptio
     while (left > 0 && chosen.length < o.maxConstraints) {
       let pick: Candidate | undefined;
       let pickKept = left;
+      let pickExited = -1;
       for (const c of pending) {
         if (chosen.includes(c)) continue;
         const kept = andCount(survivors, bits.get(c)!);
-        if (kept < pickKept || (pick !== undefined && kept === pickKept && better(c, pick))) {
+        if (kept === left) continue;
+        // Fewest exited objects lost first (when keeping them), then most negatives rejected.
+        const exKept = exAlive ? andCount(exAlive, exBits!.get(c)!) : 0;
+        if (pick === undefined || exKept > pickExited || (exKept === pickExited && (kept < pickKept || (kept === pickKept && better(c, pick))))) {
           pick = c;
           pickKept = kept;
+          pickExited = exKept;
         }
       }
-      if (pick === undefined || pickKept === left) break;
+      if (pick === undefined) break;
       andInto(survivors, bits.get(pick)!);
+      if (exAlive) andInto(exAlive, exBits!.get(pick)!);
       const rejected = left - pickKept;
       left = pickKept;
       chosen.push(pick);
@@ -228,6 +290,7 @@ export function selectConstraints(eligible: readonly Candidate[], o: SelectOptio
     finalClasses: current.classes,
   };
   if (seen[0]) out.prefilterNegatives = seen[0];
+  if (o.exited !== undefined && o.exited.count > 0) out.exitedKept = { kept: exitedKept(chosen, o.exited), of: o.exited.count, preferred: exBits !== undefined };
   return out;
 }
 

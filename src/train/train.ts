@@ -33,6 +33,16 @@ export interface TrainOptions {
   hardNegatives?: number;
   maxConstraints?: number;
   seed?: number;
+  /**
+   * Members left out of required constraints and required edges, as if on the attacker
+   * list (--exclude-field): for fields the user judges an attacker could rewrite where no
+   * citation or fuzz verdict exists yet. Recorded in the command line.
+   */
+  excludeFields?: string[];
+  /** Extra lines for provenance.notes (--note), e.g. how the training images were made. */
+  notes?: string[];
+  /** Keep intact exited objects where that costs no selectivity (default true; ./model.ts). */
+  keepExited?: boolean;
   /** Leave-one-image-out cross-validation (default: on when there are two images or more). */
   crossValidate?: boolean;
   /** provenance.command. */
@@ -109,7 +119,13 @@ export function signatureDoc(m: Model, opts: TrainOptions, training: ImageOutcom
         `fpPerGiB: value-constraint hits on no truth object, over every ${m.alignment}-byte aligned offset of the training images, per GiB of non-object memory (${m.selection.nonObjectGiB.toFixed(3)} GiB)`,
         `edges: required ones must hold; weighted ones score (held weight / total weight); a hit is accepted when every required edge holds and score >= minScore = lowest training-positive score (${m.lowestPositiveScore.toFixed(3)}) - 0.25, rounded down to 0.05`,
         rob ? `only members the fuzz campaign (${rob.path}) marks robust carry a constraint or a required edge` : 'robustness unproven: no fuzz campaign was given (--robustness); fields known to be attacker-controlled (signatures/attacker-fields.json) were still left out',
-        `positives: ${m.positives.windows.count} live and hidden objects; exited objects (${m.exited.windows.count}) were not trained on`,
+        `positives: ${m.positives.windows.count} live and hidden objects; exited objects (${m.exited.windows.count}) were not positives`,
+        m.selection.exitedKept
+          ? `exited objects with intact residue: constraints and required edges that hold on them were preferred where that cost no selectivity${m.selection.exitedKept.preferred ? '' : ' (the preference missed the target and was dropped)'}; the value constraints accept ${m.selection.exitedKept.kept} of ${m.selection.exitedKept.of}`
+          : 'exited objects with intact residue: none, or not kept (--no-keep-exited)',
+        `minScore: ${m.minScoreNote}`,
+        ...(opts.excludeFields?.length ? [`left out by --exclude-field (as attacker-controlled): ${opts.excludeFields.join(', ')}`] : []),
+        ...(opts.notes ?? []),
       ],
     },
   };
@@ -135,7 +151,12 @@ export function train(opts: TrainOptions): TrainResult {
   if (rob && rob.type !== '' && rob.type.replace(/^_+/, '') !== opts.type.replace(/^_+/, '')) {
     throw new UsageError(`--robustness ${rob.path}: its verdicts are about ${rob.type}, not ${opts.type}`);
   }
-  const attacker = loadAttackerFields(opts.attackerFieldsPath);
+  const attacker = [
+    ...loadAttackerFields(opts.attackerFieldsPath),
+    ...(opts.excludeFields ?? []).flatMap((field) =>
+      (['linux', 'windows'] as const).map((os) => ({ os, type: opts.type, field, why: 'left out on the command line', source: 'kcarve train --exclude-field' })),
+    ),
+  ];
   const natives = new NativeImages();
   const images: TrainingImage[] = [];
   try {
@@ -151,6 +172,7 @@ export function train(opts: TrainOptions): TrainResult {
       hardNegatives: positiveNumber('--hard-negatives', opts.hardNegatives, TRAIN_DEFAULTS.hardNegatives, true),
       maxConstraints: Math.max(1, positiveNumber('--max-constraints', opts.maxConstraints, TRAIN_DEFAULTS.maxConstraints, true)),
       seed: positiveNumber('--seed', opts.seed, TRAIN_DEFAULTS.seed, true),
+      keepExited: opts.keepExited !== false,
       natives,
       log,
     };

@@ -48,6 +48,23 @@ describe('kcarve train', () => {
     expect(out).toMatch(new RegExp(`^${sig.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: [0-9]+ constraints, [0-9]+ required \\+ [0-9]+ weighted edges, [0-9.]+ false positives/GiB on the training images\\n$`));
   });
 
+  it('--exclude-field keeps a member out of the constraints and edges, --note lands in provenance.notes', async () => {
+    // The member the trainer picks first (its prefilter) when it may.
+    const free = tmp('free.sig.json');
+    expect(await main(['train', '--type', 'task_struct', '--layout', BTF, world, '--out', free, '--no-cv', ...FAST])).toBe(0);
+    const first = (JSON.parse(readFileSync(free, 'utf8')).constraints[0].field as string).split(/[.[]/)[0]!;
+    const sig = tmp('excl.sig.json');
+    const args = ['train', '--type', 'task_struct', '--layout', BTF, world, '--out', sig, '--exclude-field', first, '--note', 'images: kcarve synth (test)', '--no-cv', ...FAST];
+    expect(await main(args)).toBe(0);
+    const doc = JSON.parse(readFileSync(sig, 'utf8'));
+    expect(doc.provenance.command).toBe(['kcarve', ...args].map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' '));
+    expect(doc.provenance.notes).toContain('images: kcarve synth (test)');
+    expect(doc.provenance.notes).toContain(`left out by --exclude-field (as attacker-controlled): ${first}`);
+    const inside = (path: string | undefined): boolean => path !== undefined && (path === first || path.startsWith(`${first}.`) || path.startsWith(`${first}[`));
+    for (const c of doc.constraints) expect(inside(c.field)).toBe(false);
+    for (const e of doc.edges ?? []) if (e.required) expect(inside(e.from) || inside(e.read?.field)).toBe(false);
+  });
+
   it('prints the signature on stdout without --out', async () => {
     expect(await main(['train', '--type', 'task_struct', '--layout', BTF, world, ...FAST])).toBe(0);
     expect(JSON.parse(out).schema).toBe('kcarve-signature/1');

@@ -16,7 +16,7 @@ import { STACK_END_MAGIC } from '../../src/synth/linux/companions.js';
 import { attackerEntriesFor, loadAttackerFields } from '../../src/train/attacker-fields.js';
 import { readRobustness, verdictOfPath } from '../../src/train/robustness.js';
 import { type TrainResult, train } from '../../src/train/train.js';
-import { loadTruth } from '../../src/train/truth-file.js';
+import { loadTruth, residueIntact } from '../../src/train/truth-file.js';
 import { type Layout, loadLayout, shippedKernelBtfPath } from '../../src/types/index.js';
 import { useTmpDir } from '../helpers/images.js';
 import { writeWorlds } from './worlds.js';
@@ -65,6 +65,41 @@ describe('kcarve train on synthetic worlds', () => {
       expect(t.accepted.found.live).toBe(t.value.present.live);
       expect(t.accepted.found.hidden).toBe(t.value.present.hidden);
     }
+  });
+
+  it('keeps the intact exited objects: the value constraints accept each of them, measured by an independent scan', () => {
+    const kept = result.model.selection.exitedKept!;
+    expect(kept.preferred).toBe(true);
+    let intact = 0;
+    for (const dir of dirs) {
+      const truth = loadTruth(`${dir}/truth.json`);
+      const img = openImage(`${dir}/memory.raw`);
+      try {
+        const hits = new Set(scanImage(img, compileProgram(result.model.program), { start: 0, end: img.size, limit: img.size, phase: 0 }));
+        for (const o of truth.objects.filter(residueIntact)) {
+          intact += 1;
+          expect(hits.has(o.pa)).toBe(true);
+        }
+      } finally {
+        img.close();
+      }
+    }
+    expect(intact).toBeGreaterThan(0);
+    expect(kept).toEqual({ kept: intact, of: intact, preferred: true });
+    // And the graph check accepts them too on the training images.
+    const found = result.training.reduce((n, t) => n + t.accepted.found.exited, 0);
+    expect(found).toBeGreaterThanOrEqual(intact);
+  });
+
+  it('drops the exited preference when it cannot reach the target, and says so', () => {
+    // One constraint cannot reach 0.1 FP/GiB on these worlds, with or without the preference.
+    const r = train({ type: 'task_struct', layout, imageDirs: dirs, crossValidate: false, maxConstraints: 1, ...FAST });
+    const sel = r.model.selection;
+    expect(sel.reachedTarget).toBe(false);
+    expect(sel.trace.some((t) => t.kind === 'drop-exited-preference')).toBe(true);
+    expect(sel.exitedKept?.preferred).toBe(false);
+    expect(r.doc.provenance?.notes?.some((n) => n.includes('the preference missed the target and was dropped'))).toBe(true);
+    expect(r.report).toContain('run again without that preference');
   });
 
   it('writes a valid kcarve-signature/1 file with its provenance', () => {

@@ -24,6 +24,11 @@ What it does:
   measured with the native matcher over every aligned offset of the images, are at
   or below --target-fp-per-gb; follows the positives' pointers to learn graph edges;
   and cross-validates, leaving out one image at a time.
+  Exited objects whose residue is intact are kept where that costs no selectivity:
+  forms that admit them (kptr_or_null where the exit path cleared a pointer) are
+  candidates, the selection and the required edges prefer what holds on them, and
+  minScore is lowered to admit them when no negative reaches it (--no-keep-exited:
+  off). --exclude-field treats a member as attacker-controlled for this run.
 
 Output: the signature (--out, else stdout) and a markdown report (--report).
 The signature records the exact command line, the images it was trained on and the
@@ -34,6 +39,9 @@ Examples:
       datasets/build/train/train-0* --out task_struct.sig.json --report report.md
   kcarve train --type task_struct --layout L.btf.gz --robustness linux.robustness.json \\
       --target-fp-per-gb 0.01 /data/img1 /data/img2 --out robust.sig.json
+  kcarve train --type _EPROCESS --layout signatures/layouts/windows/win7sp1x64.isf.json \
+      --exclude-field Flags --note 'worlds: kcarve synth --os windows --seed 11..13' \
+      world-11 world-12 world-13 --out eprocess.sig.json
 `;
 
 function positiveNumber(value: string): number {
@@ -46,6 +54,10 @@ function wholeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number >= 0');
   return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** One argument as a POSIX shell would need it quoted. */
@@ -66,6 +78,9 @@ interface TrainCliOptions {
   maxConstraints: number;
   seed: number;
   cv: boolean;
+  keepExited: boolean;
+  excludeField: string[];
+  note: string[];
   name?: string;
   attackerFields?: string;
   json?: boolean;
@@ -97,6 +112,9 @@ export function register(program: Command): void {
     .option('--max-constraints <n>', 'at most this many value constraints', wholeNumber, TRAIN_DEFAULTS.maxConstraints)
     .option('--seed <n>', 'seed of the negative sampling', wholeNumber, TRAIN_DEFAULTS.seed)
     .option('--no-cv', 'skip leave-one-image-out cross-validation')
+    .option('--exclude-field <member>', 'treat this member (and what is inside it) as attacker-controlled; repeatable', collect, [])
+    .option('--note <text>', 'add a line to the signature\'s provenance notes (e.g. how the images were made); repeatable', collect, [])
+    .option('--no-keep-exited', 'do not prefer constraints and edges that also hold on exited objects with intact residue')
     .option('--name <name>', 'signature name (default: <type>-trained)')
     .option('--attacker-fields <file>', 'list of attacker-controlled fields (default: signatures/attacker-fields.json)')
     .option('--json', 'print a JSON summary on stdout (needs --out)')
@@ -131,6 +149,9 @@ export function register(program: Command): void {
         maxConstraints: opts.maxConstraints,
         seed: opts.seed,
         crossValidate: opts.cv,
+        keepExited: opts.keepExited,
+        ...(opts.excludeField.length > 0 ? { excludeFields: opts.excludeField } : {}),
+        ...(opts.note.length > 0 ? { notes: opts.note } : {}),
         command: ['kcarve', ...raw].map(shellQuote).join(' '),
         ...(opts.out !== undefined ? { outPath: opts.out } : {}),
         ...(opts.name !== undefined ? { name: opts.name } : {}),

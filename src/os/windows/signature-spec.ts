@@ -1,5 +1,7 @@
-// The shipped Windows signatures, as code that writes them (bench/windows-signatures.ts
-// measures each piece on synthetic worlds and writes signatures/windows/*.sig.json):
+// Windows signatures as code. bench/windows-signatures.ts writes the baselines from here;
+// the shipped kcarve signatures (signatures/windows/eprocess-*.sig.json) are now outputs
+// of `kcarve train`, and kcarveSignatureDoc stays as the hand-written, non-trained
+// reference they replaced (signatures/windows/README.md):
 //
 // kcarve `_EPROCESS` (per build): value constraints only on fields the kernel cannot run
 // without — the page-table root, the dispatcher and thread list heads the scheduler
