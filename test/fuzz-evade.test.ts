@@ -1,6 +1,6 @@
 // The evasion test's pure parts: which mutation a fragile member gets, and the hook that
-// compares a scanner's hits with the evasion image's truth (the scan itself is wired by
-// the integrator once kcarve's scanner exists; the QEMU part runs in fuzz-campaign.test.ts).
+// compares a scanner's hits with the evasion image's truth (the scans and the QEMU part
+// run in fuzz-campaign.test.ts and fuzz-evade-live.test.ts).
 import { describe, expect, it } from 'vitest';
 import { chooseMutation, evasionFindings } from '../src/fuzz/evade.js';
 import type { MemberResult } from '../src/fuzz/verdict.js';
@@ -31,8 +31,12 @@ describe('evasionFindings', () => {
   } as unknown as LinuxTruth & { evasion: { target_pa: string } };
 
   it('reports whether the hidden, mutated target was found, and which running tasks were missed', () => {
-    expect(evasionFindings(truth, [0x1000, 0x2b22100])).toEqual({ targetFound: true, found: 2, missed: [] });
-    expect(evasionFindings(truth, [0x1000])).toEqual({ targetFound: false, found: 1, missed: [{ pid: 86, comm: 'p86', status: 'hidden', pa: '0x2b22100' }] });
+    expect(evasionFindings(truth, [0x1000, 0x2b22100])).toEqual({ targetFound: true, found: 2, missed: [], falsePositives: [] });
+    expect(evasionFindings(truth, [0x1000])).toEqual({ targetFound: false, found: 1, missed: [{ pid: 86, comm: 'p86', status: 'hidden', pa: '0x2b22100' }], falsePositives: [] });
+  });
+
+  it('counts hits at no task (exited tasks included) as false positives', () => {
+    expect(evasionFindings(truth, [0x5000, 0x3000, 0x1000, 0x4040]).falsePositives).toEqual(['0x4040', '0x5000']);
   });
 
   it('refuses a truth.json that is not from kcarve fuzz evade', () => {

@@ -1,12 +1,9 @@
 // The live evasion test: in a running guest, hide the target by DKOM (the truth module
 // unlinks it from init_task.tasks), write into its task_struct every mutation the
 // campaign found *fragile* (the attacker may change those freely), let it run, check it
-// still runs, and dump memory with truth.json. A scanner run on that image shows whether
-// its signature still finds a process whose fragile members an attacker rewrote.
-//
-// The scan comparison itself is not here: kcarve's scanner does not exist yet. The
-// integrator calls `evasionFindings(truth, hitsPa)` with a scanner's hits (physical
-// addresses of carved task_structs) for the robust signature and for each baseline.
+// still runs, and dump memory with truth.json. `scanEvasion` (./evade-scan.ts) then
+// scans that image with kcarve's signature and the baselines and compares their hits
+// with the truth through `evasionFindings` below.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { phys, type PhysAddr } from '../addr.js';
@@ -190,6 +187,8 @@ export interface EvasionFindings {
   /** Truth tasks (any status) the hits found / missed, by pa. */
   found: number;
   missed: { pid: number; comm: string; status: string; pa: string }[];
+  /** Hits at no truth task's pa (exited ones included): false positives, as hex pa. */
+  falsePositives: string[];
 }
 
 /** Compare a scanner's hits (physical addresses of task_structs) with the evasion image's truth. The integrator's hook. */
@@ -198,9 +197,11 @@ export function evasionFindings(truth: LinuxTruth & { evasion?: { target_pa?: st
   const targetPa = truth.evasion?.target_pa;
   if (!targetPa) throw new UsageError('truth.json has no evasion.target_pa: not an image from kcarve fuzz evade');
   const missed = truth.tasks.filter((t) => t.status !== 'exited' && !hits.has(Number(BigInt(t.pa))));
+  const known = new Set(truth.tasks.map((t) => Number(BigInt(t.pa))));
   return {
     targetFound: hits.has(Number(BigInt(targetPa))),
     found: truth.tasks.filter((t) => t.status !== 'exited').length - missed.length,
     missed: missed.map((t) => ({ pid: t.pid, comm: t.comm, status: t.status, pa: t.pa })),
+    falsePositives: [...hits].filter((pa) => !known.has(pa)).sort((a, b) => a - b).map((pa) => `0x${pa.toString(16)}`),
   };
 }
