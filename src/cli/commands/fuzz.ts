@@ -153,7 +153,8 @@ export function register(program: Command): void {
       const r = await runEvasion({ robustness: rob, out, style: opts['style'] as string, runMs: opts['runMs'] as number, seed: opts['seed'] as number, log });
       process.stdout.write(
         `${r.truthPath}\ntarget pid ${r.target.pid} at pa 0x${r.target.pa.toString(16)}: hidden (${r.style}), ${r.applied.length} fragile mutations applied, ` +
-          `${r.skipped.length} skipped; ${r.roundsAfter} rounds of work after the mutations\nvalidation of truth.json against memory.raw: ${r.validation}\n`,
+          `${r.skipped.length} skipped; ${r.roundsAfter} rounds of work after the mutations` +
+          `${r.firstRoundMs === undefined ? '' : ` (the first ${r.firstRoundMs} ms after resuming)`}\nvalidation of truth.json against memory.raw: ${r.validation}\n`,
       );
       for (const s of r.skipped) process.stdout.write(`skipped ${s.member}: ${s.reason}\n`);
       if (opts['scan'] === true) process.stdout.write(`\n${evasionTable(await scanEvasion(r.truthPath, undefined, { log }))}`);
