@@ -98,8 +98,11 @@ describe('kcarve fuzz on a real guest', () => {
       const fragile = Object.entries(shipped.members).filter(([, m]) => m.verdict === 'fragile').map(([k]) => k);
       expect(fragile.length).toBe(shipped.summary.fragile);
       const ev = await runEvasion({ robustness: SHIPPED_ROBUSTNESS, out, runMs: 1500 });
-      // Every fragile member was rewritten at once, and the process kept working: the
-      // campaign's per-member verdicts also hold in combination (observed: 409 of 409).
+      // Every fragile member was rewritten at once (observed: 409 of 409), and the process
+      // kept working: with seed 1 each member but comm gets the value of the campaign's first trial.
+      // Known rare failure: 2 of ~40 evasion runs, on a heavily loaded host, left the target
+      // asleep in sigsuspend (bench/results/evasion-live.md, "Stalls"); none in 8 runs in a row
+      // of this configuration.
       expect(ev.skipped).toEqual([]);
       expect(ev.applied.map((a) => a.member).sort()).toEqual([...fragile].sort());
       expect(ev.roundsAfter).toBeGreaterThan(0);
@@ -115,6 +118,9 @@ describe('kcarve fuzz on a real guest', () => {
       expect(robust.neededHints).toBeUndefined(); // found the kernel on its own
       expect(robust.findings!.targetFound).toBe(true);
       expect(robust.hidden).toEqual({ found: 1, total: 1 });
+      // The carver reports the real pid through the struct pid and flags the forged one.
+      expect(robust.targetRecord!.pid).toBe(ev.target.pid);
+      expect(robust.targetRecord!.tampered.some((x) => x.startsWith(`pid: the field holds ${target.pid}`))).toBe(true);
       expect(robust.live!.found).toBe(robust.live!.total);
       // Its hits beyond truth.json are task_structs the truth module does not list: slots
       // of tasks that exited before it loaded (the carver reads their exit evidence) and

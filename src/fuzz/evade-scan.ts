@@ -55,6 +55,8 @@ export interface SignatureEvasionResult {
   hits?: number;
   /** Hits at no truth task: what the carver read there (exited residue, idle tasks the truth module does not list, or noise). */
   outsideTruth?: { pa: string; pid?: number; comm?: string; state?: string; exitEvidence: boolean }[];
+  /** What the carver read at the target's pa, when it was found. */
+  targetRecord?: { pid?: number; comm?: string; state?: string; tampered: string[]; confidence?: number };
   /** The scan without hints failed with this message and was repeated with the truth's hints. */
   neededHints?: string;
   scanMs?: number;
@@ -97,6 +99,7 @@ export async function scanEvasion(truthPath: string, signatures: EvasionSignatur
       const hits = new Set(pas);
       const findings = evasionFindings(truth, pas);
       const fp = new Set(findings.falsePositives);
+      const tr = r.records.find((rec) => `0x${Number(rec.pa).toString(16)}` === truth.evasion?.target_pa);
       out.push({
         signature: sig,
         findings,
@@ -107,6 +110,7 @@ export async function scanEvasion(truthPath: string, signatures: EvasionSignatur
         outsideTruth: r.records
           .filter((rec) => fp.has(`0x${Number(rec.pa).toString(16)}`))
           .map((rec) => ({ pa: `0x${Number(rec.pa).toString(16)}`, pid: rec.pid, comm: rec.comm, state: rec.state, exitEvidence: (rec.exitEvidence?.length ?? 0) > 0 })),
+        ...(tr === undefined ? {} : { targetRecord: { pid: tr.pid, comm: tr.comm, state: tr.state, tampered: tr.tampered ?? [], confidence: tr.confidence } }),
         ...(neededHints === undefined ? {} : { neededHints }),
         scanMs: performance.now() - t0,
       });
@@ -146,8 +150,10 @@ export function evasionTable(results: SignatureEvasionResult[]): string {
       continue;
     }
     const f = r.findings!;
+    const t = r.targetRecord;
+    const seen = t ? `found: pid ${t.pid}, ${t.state}${t.tampered.length ? `, tampered: ${t.tampered.join('; ')}` : ''}${t.confidence === undefined ? '' : `, confidence ${t.confidence.toFixed(2)}`}` : '';
     rows.push(
-      `| ${r.signature.label} (\`${file}\`)${hinted} | ${r.signature.role} | ${f.targetFound ? 'found' : '**lost**'} | ${frac(r.hidden)} | ${frac(r.live)} | ${frac(r.exited)} | ${describeOutside(r)} | ${((r.scanMs ?? 0) / 1000).toFixed(1)} |`,
+      `| ${r.signature.label} (\`${file}\`)${hinted} | ${r.signature.role} | ${f.targetFound ? seen || 'found' : '**lost**'} | ${frac(r.hidden)} | ${frac(r.live)} | ${frac(r.exited)} | ${describeOutside(r)} | ${((r.scanMs ?? 0) / 1000).toFixed(1)} |`,
     );
   }
   const notes = results.filter((r) => r.neededHints !== undefined).map((r) => `¹ ${r.signature.label}: without hints the scan failed: ${r.neededHints}`);

@@ -29,6 +29,10 @@ export interface EvasionOptions {
   /** How long the hidden, mutated target runs before the dump, ms. */
   runMs?: number;
   seed?: number;
+  /** Fragile members not to mutate (each is listed in `skipped` with this reason). */
+  exclude?: { member: string; reason: string }[];
+  /** Mutate only these fragile members (a bisection of a failing combination); the others are skipped. */
+  only?: string[];
   buildDir?: string;
   log?: (line: string) => void;
 }
@@ -102,7 +106,13 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
     const applied: AppliedMutation[] = [];
     const skipped: { member: string; reason: string }[] = [];
     const seed = options.seed ?? 1;
+    const excluded = new Map((options.exclude ?? []).map((e) => [e.member, e.reason]));
+    const only = options.only === undefined ? undefined : new Set(options.only);
     for (const [path, m] of fragile) {
+      if (excluded.has(path) || (only && !only.has(path))) {
+        skipped.push({ member: path, reason: excluded.get(path) ?? 'not in the subset asked for' });
+        continue;
+      }
       const kind = chooseMutation(m);
       if (!kind || !MUTATION_KINDS.includes(kind)) {
         skipped.push({ member: path, reason: 'no mutation survived every trial' });

@@ -29,6 +29,11 @@ describe('kcarve fuzz --help', () => {
     expect(await main(['fuzz', 'run', '--help'])).toBe(0);
     for (const opt of ['--out <dir>', '--guests <n>', '--members <list>', '--mutations <list>', '--trials <n>', '--budget <minutes>', '--max-array <n>']) expect(out).toContain(opt);
   });
+
+  it('offers the scan comparison on the evasion image', async () => {
+    expect(await main(['fuzz', 'evade', '--help'])).toBe(0);
+    expect(out).toMatch(/--scan\s+then scan memory\.raw with kcarve's trained signature/);
+  });
 });
 
 describe('kcarve fuzz usage errors', () => {
