@@ -84,9 +84,12 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
   const style = (options.style ?? 'self') as UnlinkStyle;
   if (!UNLINK_STYLES.includes(style)) throw new UsageError(`--style must be one of ${UNLINK_STYLES.join(', ')} (got ${JSON.stringify(options.style)})`);
   const rob = loadRobustness(options.robustness);
+  const fragile = Object.entries(rob.members).filter(([, m]) => m.verdict === 'fragile');
+  for (const name of [...(options.exclude ?? []).map((e) => e.member), ...(options.only ?? [])]) {
+    if (!fragile.some(([path]) => path === name)) throw new UsageError(`${name} is not a member ${options.robustness} marks fragile`);
+  }
   const tc = findLinuxToolchain();
   if (rob.kernel.release !== tc.kernelRelease) throw new UsageError(`${options.robustness} is for kernel ${rob.kernel.release}; the guest boots ${tc.kernelRelease}`);
-  const fragile = Object.entries(rob.members).filter(([, m]) => m.verdict === 'fragile');
   const dir = resolve(options.out);
   mkdirSync(dir, { recursive: true });
   const art = buildGuestArtifacts(tc, options.buildDir ?? DEFAULT_BUILD_DIR, log);

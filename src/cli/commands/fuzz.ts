@@ -143,6 +143,7 @@ export function register(program: Command): void {
     .option('--style <style>', 'DKOM unlink style: self, stale or poison', 'self')
     .option('--run-ms <ms>', 'how long the mutated, hidden process keeps running before the dump', int('run-ms', 0, 600_000), 3000)
     .option('--seed <n>', 'seed of random and bit-flip values', int('seed', 0, 2 ** 32 - 1), 1)
+    .option('--exclude <list>', 'comma-separated fragile members not to mutate (listed as skipped)')
     .option('--scan', "then scan memory.raw with kcarve's trained signature and the reference and baseline signatures, and print who still finds the target")
     .action(async (opts: Record<string, unknown>) => {
       const out = opts['out'];
@@ -150,7 +151,8 @@ export function register(program: Command): void {
       if (typeof out !== 'string' || out === '') throw new UsageError('--out <dir> is required');
       if (typeof rob !== 'string' || rob === '') throw new UsageError('--robustness <file> is required');
       const log = (line: string) => process.stderr.write(`kcarve fuzz evade: ${line}\n`);
-      const r = await runEvasion({ robustness: rob, out, style: opts['style'] as string, runMs: opts['runMs'] as number, seed: opts['seed'] as number, log });
+      const exclude = typeof opts['exclude'] === 'string' ? list(opts['exclude']).map((member) => ({ member, reason: 'excluded on the command line (--exclude)' })) : undefined;
+      const r = await runEvasion({ robustness: rob, out, style: opts['style'] as string, runMs: opts['runMs'] as number, seed: opts['seed'] as number, ...(exclude ? { exclude } : {}), log });
       process.stdout.write(
         `${r.truthPath}\ntarget pid ${r.target.pid} at pa 0x${r.target.pa.toString(16)}: hidden (${r.style}), ${r.applied.length} fragile mutations applied, ` +
           `${r.skipped.length} skipped; ${r.roundsAfter} rounds of work after the mutations` +
