@@ -80,6 +80,8 @@ function countByStatus(truth: EvasionTruth, hits: Set<number>, status: 'live' | 
 /** Scan the evasion image (memory.raw next to truth.json) with each signature, one after another. */
 export async function scanEvasion(truthPath: string, signatures: EvasionSignature[] = shippedEvasionSignatures(), options: { workers?: number; log?: (line: string) => void } = {}): Promise<SignatureEvasionResult[]> {
   const truth = readEvasionTruth(truthPath);
+  // Before any scan: a truth.json from elsewhere is the caller's mistake, not a signature's result.
+  evasionFindings(truth, []);
   const image = join(truthPath, '..', truth.image?.raw ?? 'memory.raw');
   const out: SignatureEvasionResult[] = [];
   for (const sig of signatures) {
