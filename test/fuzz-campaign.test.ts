@@ -21,17 +21,23 @@ import { loadRobustness } from '../src/fuzz/robustness-schema.js';
 import { CampaignStore } from '../src/fuzz/store.js';
 import type { LinuxTruth } from '../src/datasets/linux/truth.js';
 
+const SHIPPED_ROBUSTNESS = fileURLToPath(new URL('../signatures/robustness/linux-6.1.0-57-amd64.robustness.json', import.meta.url));
+
 function missing(): string | undefined {
+  let release: string;
   try {
-    findLinuxToolchain();
+    release = findLinuxToolchain().kernelRelease;
   } catch (err) {
     return (err as Error).message;
   }
-  return findExecutable('qemu-img') ? undefined : 'qemu-img not found on PATH (apt-get install -y qemu-utils)';
+  if (!findExecutable('qemu-img')) return 'qemu-img not found on PATH (apt-get install -y qemu-utils)';
+  // Both tests read the shipped BTF (layout offsets) and the second the shipped campaign:
+  // they describe one kernel, and the guest boots the installed one.
+  const shipped = loadRobustness(SHIPPED_ROBUSTNESS).kernel.release;
+  return shipped === release ? undefined : `the installed kernel is ${release}; the shipped BTF and campaign are for ${shipped}`;
 }
 
 const why = missing();
-const SHIPPED_ROBUSTNESS = fileURLToPath(new URL('../signatures/robustness/linux-6.1.0-57-amd64.robustness.json', import.meta.url));
 
 describe('kcarve fuzz on a real guest', () => {
   if (why) {
@@ -90,9 +96,8 @@ describe('kcarve fuzz on a real guest', () => {
     }
   }, 240_000);
 
-  const shipped = loadRobustness(SHIPPED_ROBUSTNESS);
-  const otherKernel = shipped.kernel.release === findLinuxToolchain().kernelRelease ? undefined : `the shipped campaign is for ${shipped.kernel.release}, the installed kernel is ${findLinuxToolchain().kernelRelease}`;
-  (otherKernel ? it.skip : it)(`live evasion with the shipped campaign: kcarve's trained signature still finds the hidden, mutated process${otherKernel ? ` (skipped: ${otherKernel})` : ''}`, async () => {
+  it("live evasion with the shipped campaign: kcarve's trained signature still finds the hidden, mutated process", async () => {
+    const shipped = loadRobustness(SHIPPED_ROBUSTNESS);
     const out = mkdtempSync(join(tmpdir(), 'kfz-evade-live-'));
     try {
       const fragile = Object.entries(shipped.members).filter(([, m]) => m.verdict === 'fragile').map(([k]) => k);
