@@ -100,7 +100,7 @@ for (const r of runs) {
 lines.push('## Reading the table', '');
 lines.push("- \"exited (truth)\" is 0/0: the fuzz guest's truth module printed no exited task in these dumps, so exited-task detection is not measured by this test (the dataset images of `kcarve dataset linux` measure it).");
 lines.push('- "hits outside the truth": carved objects at no task truth.json lists. For the kcarve signatures they are real task_structs the truth module cannot list: slots of tasks that exited before the module was loaded (kernel threads `cryptomgr_test`, which the carver reads as exited: `exit_state EXIT_DEAD`, freed slab slot) and the idle task of CPU 1 (`swapper/1`, pid 0, never on the tasks list). For the baseline they are mostly noise: without the `*_sched_class` symbols its needle is "any aligned kernel-image pointer", and "with exit evidence" there only means the carver read exit-like values at a random place.');
-lines.push('- The baseline needs the truth\'s hints (kernel symbols and page-table root, what Volatility gets from its symbol table): its candidates mislead kcarve\'s kernel-space discovery, so without them its scan fails (footnote ¹).');
+lines.push('- The baseline needs the truth\'s hints (direct-map base, kernel page-table root, paging levels, init_task: the kernel addresses Volatility reads from its symbol table; never the task list): its candidates mislead kcarve\'s kernel-space discovery, so without them its scan fails (footnote ¹).');
 lines.push('');
 const stalls = runs.filter((r) => r.ev.roundsAfter === 0).map((r) => `${r.style} seed ${r.seed}`);
 lines.push('', '## Stalls', '');
