@@ -55,6 +55,8 @@ export interface EvasionResult {
   roundsAfter: number;
   /** Wall-clock ms from resuming the mutated guest to the target's first completed round (absent: none). */
   firstRoundMs?: number;
+  /** The target's task_struct.__state at the dump (0x2001: in its nanosleep; 0x1 seen when it stalled in sigsuspend). */
+  targetState: number;
   validation: string;
 }
 
@@ -174,7 +176,8 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
     } finally {
       raw.close();
     }
-    return { dir, truthPath, target, style, applied, skipped, roundsAfter, ...(firstRoundMs === undefined ? {} : { firstRoundMs }), validation };
+    const targetState = truth.tasks.find((t) => phys(BigInt(t.pa)) === target.pa)!.state;
+    return { dir, truthPath, target, style, applied, skipped, roundsAfter, ...(firstRoundMs === undefined ? {} : { firstRoundMs }), targetState, validation };
   } finally {
     await guest.shutdown();
   }

@@ -156,7 +156,7 @@ export function register(program: Command): void {
       process.stdout.write(
         `${r.truthPath}\ntarget pid ${r.target.pid} at pa 0x${r.target.pa.toString(16)}: hidden (${r.style}), ${r.applied.length} fragile mutations applied, ` +
           `${r.skipped.length} skipped; ${r.roundsAfter} rounds of work after the mutations` +
-          `${r.firstRoundMs === undefined ? '' : ` (the first ${r.firstRoundMs} ms after resuming)`}\nvalidation of truth.json against memory.raw: ${r.validation}\n`,
+          `${r.firstRoundMs === undefined ? '' : ` (the first ${r.firstRoundMs} ms after resuming)`}; its __state at the dump 0x${r.targetState.toString(16)}\nvalidation of truth.json against memory.raw: ${r.validation}\n`,
       );
       for (const s of r.skipped) process.stdout.write(`skipped ${s.member}: ${s.reason}\n`);
       if (opts['scan'] === true) process.stdout.write(`\n${evasionTable(await scanEvasion(r.truthPath, undefined, { log }))}`);
