@@ -1,12 +1,9 @@
 // The live evasion test: in a running guest, hide the target by DKOM (the truth module
 // unlinks it from init_task.tasks), write into its task_struct every mutation the
 // campaign found *fragile* (the attacker may change those freely), let it run, check it
-// still runs, and dump memory with truth.json. A scanner run on that image shows whether
-// its signature still finds a process whose fragile members an attacker rewrote.
-//
-// The scan comparison itself is not here: kcarve's scanner does not exist yet. The
-// integrator calls `evasionFindings(truth, hitsPa)` with a scanner's hits (physical
-// addresses of carved task_structs) for the robust signature and for each baseline.
+// still runs, and dump memory with truth.json. `scanEvasion` (./evade-scan.ts) then
+// scans that image with kcarve's signature and the baselines and compares their hits
+// with the truth through `evasionFindings` below.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { phys, type PhysAddr } from '../addr.js';
@@ -32,6 +29,10 @@ export interface EvasionOptions {
   /** How long the hidden, mutated target runs before the dump, ms. */
   runMs?: number;
   seed?: number;
+  /** Fragile members not to mutate (each is listed in `skipped` with this reason). */
+  exclude?: { member: string; reason: string }[];
+  /** Mutate only these fragile members (a bisection of a failing combination); the others are skipped. */
+  only?: string[];
   buildDir?: string;
   log?: (line: string) => void;
 }
@@ -52,6 +53,10 @@ export interface EvasionResult {
   skipped: { member: string; reason: string }[];
   /** Rounds of work the target completed after the mutations, before the dump. */
   roundsAfter: number;
+  /** Wall-clock ms from resuming the mutated guest to the target's first completed round (absent: none). */
+  firstRoundMs?: number;
+  /** The target's task_struct.__state at the dump (0x2001: in its nanosleep; 0x1 seen when it stalled in sigsuspend). */
+  targetState: number;
   validation: string;
 }
 
@@ -81,9 +86,12 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
   const style = (options.style ?? 'self') as UnlinkStyle;
   if (!UNLINK_STYLES.includes(style)) throw new UsageError(`--style must be one of ${UNLINK_STYLES.join(', ')} (got ${JSON.stringify(options.style)})`);
   const rob = loadRobustness(options.robustness);
+  const fragile = Object.entries(rob.members).filter(([, m]) => m.verdict === 'fragile');
+  for (const name of [...(options.exclude ?? []).map((e) => e.member), ...(options.only ?? [])]) {
+    if (!fragile.some(([path]) => path === name)) throw new UsageError(`${name} is not a member ${options.robustness} marks fragile`);
+  }
   const tc = findLinuxToolchain();
   if (rob.kernel.release !== tc.kernelRelease) throw new UsageError(`${options.robustness} is for kernel ${rob.kernel.release}; the guest boots ${tc.kernelRelease}`);
-  const fragile = Object.entries(rob.members).filter(([, m]) => m.verdict === 'fragile');
   const dir = resolve(options.out);
   mkdirSync(dir, { recursive: true });
   const art = buildGuestArtifacts(tc, options.buildDir ?? DEFAULT_BUILD_DIR, log);
@@ -103,7 +111,13 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
     const applied: AppliedMutation[] = [];
     const skipped: { member: string; reason: string }[] = [];
     const seed = options.seed ?? 1;
+    const excluded = new Map((options.exclude ?? []).map((e) => [e.member, e.reason]));
+    const only = options.only === undefined ? undefined : new Set(options.only);
     for (const [path, m] of fragile) {
+      if (excluded.has(path) || (only && !only.has(path))) {
+        skipped.push({ member: path, reason: excluded.get(path) ?? 'not in the subset asked for' });
+        continue;
+      }
       const kind = chooseMutation(m);
       if (!kind || !MUTATION_KINDS.includes(kind)) {
         skipped.push({ member: path, reason: 'no mutation survived every trial' });
@@ -128,13 +142,21 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
     const back = await guest.readPhys(target.pa, task.length);
     if (!back.equals(task)) throw new EnvironmentError('gdbstub', 'the mutated task_struct did not read back as written');
     const before = rounds(guest.serial);
+    const crashed = () => /Kernel panic|BUG: |Oops: /.test(guest.serial);
+    const runMs = options.runMs ?? 3000;
     await guest.cont();
-    await guest.waitFor(() => /Kernel panic|BUG: |Oops: /.test(guest.serial), options.runMs ?? 3000);
+    const resumed = Date.now();
+    // The first round after the mutations may take longer than runMs on a loaded host
+    // (TCG shares the cores): wait up to 15 s more for it before calling the target stalled.
+    await guest.waitFor(() => crashed() || rounds(guest.serial) > before, runMs + 15_000);
+    const firstRoundMs = rounds(guest.serial) > before ? Date.now() - resumed : undefined;
+    const rest = runMs - (Date.now() - resumed);
+    if (rest > 0 && !crashed()) await guest.waitFor(crashed, rest);
     const roundsAfter = rounds(guest.serial) - before;
     if (/Kernel panic|BUG: |Oops: /.test(guest.serial) || guest.events.some((e) => e.event.event === 'RESET')) {
       throw new EnvironmentError('kfz', `the guest crashed after ${applied.length} fragile mutations together (each survived alone): ${guest.serial.split('\n').find((l) => /panic|BUG|Oops/.test(l))?.trim()}`);
     }
-    if (roundsAfter === 0) log('warning: the hidden target completed no round of work after the mutations');
+    if (roundsAfter === 0) log(`warning: the hidden target completed no round of work within ${(runMs + 15_000) / 1000} s after the mutations`);
     const mark = guest.serial.length;
     guest.send('dump');
     if (!(await guest.waitFor(() => guest.serial.includes('kcarve: truth done', mark), 60_000))) throw new EnvironmentError('kcarve_truth', 'no truth dump within 60 s');
@@ -154,7 +176,8 @@ export async function runEvasion(options: EvasionOptions): Promise<EvasionResult
     } finally {
       raw.close();
     }
-    return { dir, truthPath, target, style, applied, skipped, roundsAfter, validation };
+    const targetState = truth.tasks.find((t) => phys(BigInt(t.pa)) === target.pa)!.state;
+    return { dir, truthPath, target, style, applied, skipped, roundsAfter, ...(firstRoundMs === undefined ? {} : { firstRoundMs }), targetState, validation };
   } finally {
     await guest.shutdown();
   }
@@ -190,6 +213,8 @@ export interface EvasionFindings {
   /** Truth tasks (any status) the hits found / missed, by pa. */
   found: number;
   missed: { pid: number; comm: string; status: string; pa: string }[];
+  /** Hits at no truth task's pa (exited ones included): false positives, as hex pa. */
+  falsePositives: string[];
 }
 
 /** Compare a scanner's hits (physical addresses of task_structs) with the evasion image's truth. The integrator's hook. */
@@ -198,9 +223,11 @@ export function evasionFindings(truth: LinuxTruth & { evasion?: { target_pa?: st
   const targetPa = truth.evasion?.target_pa;
   if (!targetPa) throw new UsageError('truth.json has no evasion.target_pa: not an image from kcarve fuzz evade');
   const missed = truth.tasks.filter((t) => t.status !== 'exited' && !hits.has(Number(BigInt(t.pa))));
+  const known = new Set(truth.tasks.map((t) => Number(BigInt(t.pa))));
   return {
     targetFound: hits.has(Number(BigInt(targetPa))),
     found: truth.tasks.filter((t) => t.status !== 'exited').length - missed.length,
     missed: missed.map((t) => ({ pid: t.pid, comm: t.comm, status: t.status, pa: t.pa })),
+    falsePositives: [...hits].filter((pa) => !known.has(pa)).sort((a, b) => a - b).map((pa) => `0x${pa.toString(16)}`),
   };
 }

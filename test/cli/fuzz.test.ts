@@ -29,6 +29,11 @@ describe('kcarve fuzz --help', () => {
     expect(await main(['fuzz', 'run', '--help'])).toBe(0);
     for (const opt of ['--out <dir>', '--guests <n>', '--members <list>', '--mutations <list>', '--trials <n>', '--budget <minutes>', '--max-array <n>']) expect(out).toContain(opt);
   });
+
+  it('offers the scan comparison on the evasion image', async () => {
+    expect(await main(['fuzz', 'evade', '--help'])).toBe(0);
+    expect(out).toMatch(/--scan\s+then scan memory\.raw with kcarve's trained signature/);
+  });
 });
 
 describe('kcarve fuzz usage errors', () => {
@@ -37,6 +42,7 @@ describe('kcarve fuzz usage errors', () => {
     [['fuzz', 'run', '--out', '/tmp/x', '--guests', '0'], '--guests must be an integer from 1 to 16 (got "0")'],
     [['fuzz', 'run', '--out', '/tmp/x', '--mutations', 'zero,melt'], '--mutations: unknown mutation "melt" (one of zero, ones, random, bitflip, pointer)'],
     [['fuzz', 'evade', '--out', '/tmp/x'], '--robustness <file> is required'],
+    [['fuzz', 'evade', '--out', '/tmp/x', '--robustness', 'signatures/robustness/linux-6.1.0-57-amd64.robustness.json', '--exclude', 'comm,sched_class'], 'sched_class is not a member signatures/robustness/linux-6.1.0-57-amd64.robustness.json marks fragile'],
     [['fuzz', 'report', '--out', '/nonexistent/kfz'], '/nonexistent/kfz holds no campaign (no campaign.json)'],
   ])('%j', async (argv, message) => {
     expect(await main(argv)).toBe(1);

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { reportCampaign, runCampaign, type CampaignResult } from '../../fuzz/campaign.js';
 import { runEvasion } from '../../fuzz/evade.js';
+import { evasionTable, scanEvasion } from '../../fuzz/evade-scan.js';
 import { MUTATION_KINDS, type MutationKind } from '../../fuzz/mutations.js';
 
 function int(option: string, min: number, max: number) {
@@ -72,6 +73,7 @@ Examples:
   kcarve fuzz run --out /tmp/fz --members 'se.*,tasks' --mutations zero,pointer
   kcarve fuzz report --out /tmp/fz
   kcarve fuzz evade --robustness /tmp/fz/robustness.json --out /tmp/evade
+  kcarve fuzz evade --robustness signatures/robustness/linux-6.1.0-57-amd64.robustness.json --out /tmp/evade --scan
 `;
 
 function summary(r: CampaignResult): string {
@@ -141,16 +143,22 @@ export function register(program: Command): void {
     .option('--style <style>', 'DKOM unlink style: self, stale or poison', 'self')
     .option('--run-ms <ms>', 'how long the mutated, hidden process keeps running before the dump', int('run-ms', 0, 600_000), 3000)
     .option('--seed <n>', 'seed of random and bit-flip values', int('seed', 0, 2 ** 32 - 1), 1)
+    .option('--exclude <list>', 'comma-separated fragile members not to mutate (listed as skipped)')
+    .option('--scan', "then scan memory.raw with kcarve's trained signature and the reference and baseline signatures, and print who still finds the target")
     .action(async (opts: Record<string, unknown>) => {
       const out = opts['out'];
       const rob = opts['robustness'];
       if (typeof out !== 'string' || out === '') throw new UsageError('--out <dir> is required');
       if (typeof rob !== 'string' || rob === '') throw new UsageError('--robustness <file> is required');
       const log = (line: string) => process.stderr.write(`kcarve fuzz evade: ${line}\n`);
-      const r = await runEvasion({ robustness: rob, out, style: opts['style'] as string, runMs: opts['runMs'] as number, seed: opts['seed'] as number, log });
+      const exclude = typeof opts['exclude'] === 'string' ? list(opts['exclude']).map((member) => ({ member, reason: 'excluded on the command line (--exclude)' })) : undefined;
+      const r = await runEvasion({ robustness: rob, out, style: opts['style'] as string, runMs: opts['runMs'] as number, seed: opts['seed'] as number, ...(exclude ? { exclude } : {}), log });
       process.stdout.write(
         `${r.truthPath}\ntarget pid ${r.target.pid} at pa 0x${r.target.pa.toString(16)}: hidden (${r.style}), ${r.applied.length} fragile mutations applied, ` +
-          `${r.skipped.length} skipped; ${r.roundsAfter} rounds of work after the mutations\nvalidation of truth.json against memory.raw: ${r.validation}\n`,
+          `${r.skipped.length} skipped; ${r.roundsAfter} rounds of work after the mutations` +
+          `${r.firstRoundMs === undefined ? '' : ` (the first ${r.firstRoundMs} ms after resuming)`}; its __state at the dump 0x${r.targetState.toString(16)}\nvalidation of truth.json against memory.raw: ${r.validation}\n`,
       );
+      for (const s of r.skipped) process.stdout.write(`skipped ${s.member}: ${s.reason}\n`);
+      if (opts['scan'] === true) process.stdout.write(`\n${evasionTable(await scanEvasion(r.truthPath, undefined, { log }))}`);
     });
 }
