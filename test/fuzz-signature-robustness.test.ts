@@ -49,7 +49,7 @@ describe('which members the shipped trained signature relies on', () => {
   });
 });
 
-describe('which members the default Linux signature (hand-written) relies on', () => {
+describe('which members the hand-written Linux reference signature relies on', () => {
   const uses = signatureRobustness(readSignatureMembersDoc(at('signatures/linux/debian-6.1.0-57-amd64.sig.json')), rob, layout);
 
   it('uses fragile members (exit_state, static_prio, policy in constraints; pid in an edge) and README says so', () => {
