@@ -16,6 +16,7 @@ import { ScanSession } from './session.js';
 import { readSignatureDoc, scanSignature } from './signature-cache.js';
 import type { ScanTarget } from './target.js';
 import { scanPointerMode } from './verify.js';
+import { timePhase } from '../timing.js';
 
 /** The inputs of a scan: plain data (a job queue can carry them), plus two callbacks. */
 export interface RunScanOptions {
@@ -101,7 +102,7 @@ export async function openScan(options: RunScanOptions, target: ScanTarget): Pro
   // The image first (a bad one fails before threads start), then the pool, whose threads
   // boot while this thread loads the signature (compiling its schema validator and
   // building its layout take a while the first time).
-  const image = openImage(options.image, options.format === undefined ? {} : { format: options.format });
+  const image = timePhase('open the image', () => openImage(options.image, options.format === undefined ? {} : { format: options.format }));
   let pool = options.pool;
   const ownsPool = pool === undefined;
   let session: ScanSession;
@@ -110,10 +111,10 @@ export async function openScan(options: RunScanOptions, target: ScanTarget): Pro
     if (pool === undefined) {
       // No more workers than chunks: a small image needs no idle threads.
       const chunks = mergeSegments(image.runs).reduce((n, seg) => n + Math.ceil(seg.length / chunkSize), 0);
-      pool = await createScanPool({ workers: workers ?? Math.min(defaultWorkerCount(), Math.max(1, chunks)), ...entry });
+      pool = await timePhase('start the worker pool', () => createScanPool({ workers: workers ?? Math.min(defaultWorkerCount(), Math.max(1, chunks)), ...entry }));
     }
     const inThread = await createScanPool({ workers: 0, ...entry });
-    sig = scanSignature(readSignatureDoc(target.signatureFile), target.signatureFile, options.layout, false);
+    sig = timePhase('load the signature and its layout', () => scanSignature(readSignatureDoc(target.signatureFile), target.signatureFile, options.layout, false));
     const program = sig.program(scanPointerMode(sig, hints.pagingLevels));
     checkPlanOptions({ chunkSize, span: programSpan(program), alignment: program.alignment });
     session = new ScanSession(image, {

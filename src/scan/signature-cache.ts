@@ -11,6 +11,7 @@ import { validateSignatureShape } from '../signatures/schema.js';
 import type { Layout } from '../types/layout.js';
 import { loadLayout } from '../types/load.js';
 import { keep } from './kept.js';
+import { timePhase } from '../timing.js';
 
 const layouts = new Map<string, Layout>();
 
@@ -55,13 +56,13 @@ export function readSignatureDoc(file: string): unknown {
  */
 export function scanSignature(doc: unknown, file: string, layout: string | undefined, shapeChecked: boolean): Signature {
   // The shape first, so a malformed document is reported as such, not as a missing layout.
-  if (!shapeChecked) validateSignatureShape(doc, file);
+  if (!shapeChecked) timePhase('validate the signature (schema)', () => validateSignatureShape(doc, file));
   let l: Layout;
   try {
-    l = cachedLayout(layoutPath(doc as SignatureDoc, file, layout));
+    l = timePhase('load the layout', () => cachedLayout(layoutPath(doc as SignatureDoc, file, layout)));
   } catch (err) {
     if (err instanceof LayoutError && layout === undefined) throw new SignatureError(file, '$.target.layout', err.message);
     throw err;
   }
-  return resolveSignature(doc, file, { layout: l, shapeChecked: true });
+  return timePhase('resolve the signature against the layout', () => resolveSignature(doc, file, { layout: l, shapeChecked: true }));
 }
