@@ -1,5 +1,6 @@
 // Loading a scan's signature, keeping layouts per thread. A full kernel layout (BTF)
-// takes seconds to build, so a thread builds each layout file once (while the file is
+// takes seconds to build, so layouts come through the per-kernel subset cache
+// (src/types/layout-cache.ts), a thread loads each layout file once (while the file is
 // unchanged) and every scan in that thread — the main thread's, and a worker's across
 // the scans of a reused pool — resolves signatures against the same Layout.
 import { readFileSync, statSync } from 'node:fs';
@@ -9,7 +10,7 @@ import type { SignatureDoc } from '../signatures/format.js';
 import { resolveSignature, type Signature } from '../signatures/load.js';
 import { validateSignatureShape } from '../signatures/schema.js';
 import type { Layout } from '../types/layout.js';
-import { loadLayout } from '../types/load.js';
+import { loadLayoutCached } from '../types/layout-cache.js';
 import { keep } from './kept.js';
 import { timePhase } from '../timing.js';
 
@@ -24,7 +25,7 @@ function cachedLayout(file: string): Layout {
     // loadLayout reports the file it cannot read.
   }
   const key = `${file}\0${stamp}`;
-  return layouts.get(key) ?? keep(layouts, key, loadLayout(file), () => undefined);
+  return layouts.get(key) ?? keep(layouts, key, loadLayoutCached(file), () => undefined);
 }
 
 /** The layout file a signature resolves against: `override`, else the one it names (as loadSignature). */
