@@ -15,7 +15,7 @@
 // layouts/. KCARVE_CACHE_DIR=off turns the cache off. A cache that cannot be read or
 // written is ignored: it only ever costs time.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,8 @@ import type { BaseType, EnumType, LayoutData, SymbolDef, TypeDesc, UserType } fr
 
 /** Bumped when the cache file's shape changes. */
 const CACHE_FORMAT = 1;
+/** Cache files kept (the least recently written go first): each is tens of KiB. */
+const MAX_CACHE_FILES = 32;
 const MAP_NAMES = ['baseTypes', 'userTypes', 'enums', 'typedefs', 'symbols', 'variableTypes'] as const;
 type MapName = (typeof MAP_NAMES)[number];
 
@@ -134,10 +136,20 @@ export function flushLayoutCache(): void {
       const tmp = `${cacheFile}.${process.pid}.tmp`;
       writeFileSync(tmp, v8.serialize(doc));
       renameSync(tmp, cacheFile);
+      prune(path.dirname(cacheFile));
     } catch {
       // A cache that cannot be written costs the next run time, nothing else.
     }
   }
+}
+
+/** Keep the directory to MAX_CACHE_FILES files, dropping the oldest. */
+function prune(dir: string): void {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.v8'))
+    .map((f) => ({ f, t: statSync(path.join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { f } of files.slice(MAX_CACHE_FILES)) unlinkSync(path.join(dir, f));
 }
 
 function demandLayout(file: string, data: Omit<LayoutData, MapName>, maps: Record<MapName, DemandMap<string, unknown>>): Layout {
