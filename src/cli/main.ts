@@ -12,7 +12,9 @@ import { endPhase, reportTimings, timePhase } from '../timing.js';
 /** The program with the subcommand `argv` names (all of them when it names none; see loadCommands). */
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const first = argv[0];
-  const commands = await timePhase('import command modules', () => loadCommands(first === undefined || first.startsWith('-') ? undefined : first));
+  // `--version` needs no subcommand; anything else not naming one (--help, a typo) loads them all.
+  const version = argv.length === 1 && (first === '--version' || first === '-V');
+  const commands = version ? [] : await timePhase('import command modules', () => loadCommands(first === undefined || first.startsWith('-') ? undefined : first));
   const program = new Command();
   program
     .name('kcarve')
