@@ -164,6 +164,6 @@ export async function withScan<T>(options: RunScanOptions, target: ScanTarget, b
   try {
     return await body(scan);
   } finally {
-    await scan.close();
+    await timePhase('close the image and the worker pool', () => scan.close());
   }
 }
