@@ -149,6 +149,7 @@ function timeCli(workers: number | undefined, cacheDir: string = WARM_CACHE, tim
 const TIME_BIN = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const CPU_FILE = path.join(os.tmpdir(), `kcarve-bench-cpu-${process.pid}.txt`);
 const cpuSeconds = new Map<string, number[]>();
+process.on('exit', () => rmSync(CPU_FILE, { force: true }));
 function addCpu(name: string): void {
   const [u, sys] = readFileSync(CPU_FILE, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
   (cpuSeconds.get(name) ?? cpuSeconds.set(name, []).get(name)!).push(u! + sys!);
