@@ -4,7 +4,10 @@
 //                         [--size-gib N] [--reps N] [--workers 1,2] [--chunk-size 64M]
 // Without --image it generates (once, kept in /tmp/kcarve-bench) a raw image of toy
 // `proc` objects over kernel-like noise and scans it with the test signature and the fake
-// OS (test/fixtures/scan/); with --image/--signature/--os it runs the real ones.
+// OS (test/fixtures/scan/); with --image/--os (and optionally --signature) it runs the
+// real ones, e.g. on a synthetic Linux world:
+//   node dist/cli/main.js synth --os linux --size 1G --procs 300 --threads 200 --out /tmp/w1g
+//   npm run bench:scan -- --image /tmp/w1g/memory.raw --os linux --reps 7
 //
 // Each repetition times, back to back on the same file (warm page cache):
 //   dd         `dd if=IMAGE of=/dev/null bs=1M` (a process, like the CLI)
@@ -12,12 +15,17 @@
 //   library    runScan() from dist/ (compiled), per worker count; a fresh pool each call
 //   reused     the same with one pool kept across calls (how a corpus job would scan)
 //   cli        `node dist/cli/main.js scan IMAGE ... --format jsonl --out /dev/null`, a new process
+//   cli default the same without --workers (the default choice), layout cache warm; run with
+//              KCARVE_TIMING=1, its phase times are reported (src/timing.ts)
+//   cli cold   the same with an empty layout cache (KCARVE_CACHE_DIR, src/types/layout-cache.ts):
+//              what the first scan with a kernel's layout file costs
+//   node -e 0  starting node and doing nothing: the floor of any CLI run
 // and reports the median with the min..max spread, and each scan's time over the read
 // baselines' (goal: <= 2x). The first library call of the process also loads the signature
 // schema validator and the layout (cached for later calls); it is shown on its own.
 // Results go to bench/results/scan-*.json. `npm run build` first (the bench runs dist/).
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +45,7 @@ const WORKERS = (option('workers') ?? '0,1,2').split(',').map(Number);
 const CHUNK = option('chunk-size');
 const TOY = option('image') === undefined;
 const IMAGE = option('image') ?? `/tmp/kcarve-bench/toy-procs-${SIZE}.raw`;
-const SIGNATURE = option('signature') ?? path.join(root, 'test/fixtures/scan/toy.sig.json');
+const SIGNATURE = option('signature') ?? (TOY ? path.join(root, 'test/fixtures/scan/toy.sig.json') : undefined);
 const OS_MODULE = option('os-module') ?? (TOY ? path.join(root, 'test/fixtures/scan/fake-os.mjs') : undefined);
 const OS = option('os') ?? (TOY ? 'fake' : 'auto');
 const LAYOUT = option('layout');
@@ -70,11 +78,7 @@ function add(name: string, s: number, note?: string): void {
 const gbps = (s: number): number => BYTES / s / 1e9;
 
 function timeDd(): number {
-  const t = performance.now();
-  const r = spawnSync('dd', [`if=${IMAGE}`, 'of=/dev/null', 'bs=1M'], { encoding: 'utf8' });
-  const s = (performance.now() - t) / 1000;
-  if (r.status !== 0) throw new Error(`dd failed: ${r.stderr}`);
-  return s;
+  return timed('dd bs=1M (process)', 'dd', [`if=${IMAGE}`, 'of=/dev/null', 'bs=1M']);
 }
 
 /** readSync in 1 MiB blocks; the destination 4 KiB aligned (see bench/throughput.ts on why and how). */
@@ -98,17 +102,15 @@ function makeNodeRead(): () => number {
   };
 }
 
-const scanArgs = (workers: number): string[] => [
+const scanArgs = (workers: number | undefined): string[] => [
   IMAGE,
   '--os',
   OS,
-  '--signature',
-  SIGNATURE,
+  ...(SIGNATURE === undefined ? [] : ['--signature', SIGNATURE]),
   ...(OS_MODULE === undefined ? [] : ['--os-module', OS_MODULE]),
   ...(LAYOUT === undefined ? [] : ['--layout', LAYOUT]),
   ...(CHUNK === undefined ? [] : ['--chunk-size', CHUNK]),
-  '--workers',
-  String(workers),
+  ...(workers === undefined ? [] : ['--workers', String(workers)]),
   '--format',
   'jsonl',
   '--out',
@@ -117,12 +119,52 @@ const scanArgs = (workers: number): string[] => [
   'edges',
 ];
 
-function timeCli(workers: number): number {
+/** The layout cache the warm CLI runs share (one warm-up run fills it). */
+const WARM_CACHE = path.join(os.tmpdir(), 'kcarve-bench', 'layout-cache');
+const phaseSeconds = new Map<string, number[]>();
+
+/** A CLI scan in a new process: wall seconds; with `timing`, its KCARVE_TIMING phases are collected. */
+function timeCli(workers: number | undefined, cacheDir: string = WARM_CACHE, timing = false): number {
+  const env = { ...process.env, KCARVE_CACHE_DIR: cacheDir, ...(timing ? { KCARVE_TIMING: '1' } : {}) };
+  const argv = [dist('cli/main.js'), 'scan', ...scanArgs(workers)];
   const t = performance.now();
-  const r = spawnSync(process.execPath, [dist('cli/main.js'), 'scan', ...scanArgs(workers)], { encoding: 'utf8' });
+  const r = timing && TIME_BIN
+    ? spawnSync(TIME_BIN, ['-f', '%U %S', '-o', CPU_FILE, process.execPath, ...argv], { encoding: 'utf8', env })
+    : spawnSync(process.execPath, argv, { encoding: 'utf8', env });
   const s = (performance.now() - t) / 1000;
   if (r.status !== 0) throw new Error(`kcarve scan failed (${r.status}): ${r.stderr}`);
+  if (timing && TIME_BIN) addCpu('cli kcarve scan, default workers');
+  if (timing) {
+    // Lines like "   12.3 ..   45.6 ms      33.3 ms  value pass" (src/timing.ts).
+    for (const m of r.stderr.matchAll(/^\s*[\d.]+ \.\.\s+[\d.]+ ms\s+([\d.]+) ms  (.+)$/gm)) {
+      const name = m[2]!;
+      (phaseSeconds.get(name) ?? phaseSeconds.set(name, []).get(name)!).push(Number(m[1]) / 1000);
+    }
+  }
   return s;
+}
+
+// CPU seconds (user + system) of child processes, from GNU time when it is installed: on
+// a shared machine wall time includes waiting for a core, CPU time does not.
+const TIME_BIN = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const CPU_FILE = path.join(os.tmpdir(), `kcarve-bench-cpu-${process.pid}.txt`);
+const cpuSeconds = new Map<string, number[]>();
+process.on('exit', () => rmSync(CPU_FILE, { force: true }));
+function addCpu(name: string): void {
+  const [u, sys] = readFileSync(CPU_FILE, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+  (cpuSeconds.get(name) ?? cpuSeconds.set(name, []).get(name)!).push(u! + sys!);
+}
+function timed(name: string, cmd: string, args: string[]): number {
+  const t = performance.now();
+  const r = TIME_BIN ? spawnSync(TIME_BIN, ['-f', '%U %S', '-o', CPU_FILE, cmd, ...args]) : spawnSync(cmd, args);
+  const s = (performance.now() - t) / 1000;
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${String(r.stderr)}`);
+  if (TIME_BIN) addCpu(name);
+  return s;
+}
+
+function timeNodeStart(): number {
+  return timed('node -e 0 (process start)', process.execPath, ['-e', '0']);
 }
 
 // ---- run ------------------------------------------------------------------------
@@ -132,14 +174,14 @@ const { createScanPool } = (await import(dist('scan/pool.js'))) as typeof import
 const libOptions = (workers: number) => ({
   image: IMAGE,
   os: OS,
-  signature: SIGNATURE,
+  ...(SIGNATURE === undefined ? {} : { signature: SIGNATURE }),
   ...(OS_MODULE === undefined ? {} : { osModules: [OS_MODULE] }),
   ...(LAYOUT === undefined ? {} : { layout: LAYOUT }),
   ...(CHUNK === undefined ? {} : { chunkSize: parseSize(CHUNK, '--chunk-size') }),
   workers,
 });
 
-console.log(`bench/scan: ${IMAGE} (${(BYTES / 2 ** 30).toFixed(2)} GiB), signature ${path.relative(root, SIGNATURE)}, os ${OS}`);
+console.log(`bench/scan: ${IMAGE} (${(BYTES / 2 ** 30).toFixed(2)} GiB), signature ${SIGNATURE === undefined ? "the OS support's default" : path.relative(root, SIGNATURE)}, os ${OS}`);
 console.log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 const nodeRead = makeNodeRead();
 timeDd(); // bring the file into the page cache
@@ -166,9 +208,16 @@ for (const w of WORKERS) {
   await runScan({ ...libOptions(w), pool }); // boot the threads and load what they keep
   pools.set(w, pool);
 }
+rmSync(WARM_CACHE, { recursive: true, force: true });
+timeCli(undefined); // fills the warm layout cache
 for (let rep = 0; rep < REPS; rep++) {
   add('dd bs=1M (process)', timeDd());
   add('node readSync 1 MiB loop', nodeRead());
+  add('node -e 0 (process start)', timeNodeStart());
+  add('cli kcarve scan, default workers', timeCli(undefined, WARM_CACHE, true));
+  const cold = mkdtempSync(path.join(os.tmpdir(), 'kcarve-bench-cold-'));
+  add('cli, default workers, cold layout cache', timeCli(undefined, cold));
+  rmSync(cold, { recursive: true, force: true });
   for (const w of WORKERS) {
     const t = performance.now();
     const r = await runScan(libOptions(w));
@@ -211,6 +260,19 @@ console.log('');
 for (const [w, b] of Object.entries(breakdown)) {
   console.log(`  library, ${w} worker(s), medians: ` + Object.entries(b).map(([k, v]) => `${k.replace(/Ms$/, '')} ${median(v).toFixed(3)} s`).join(', '));
 }
+if (cpuSeconds.size > 0) {
+  console.log('  CPU seconds (user + system) of the child processes, medians:');
+  for (const [name, xs] of cpuSeconds) console.log(`    ${name.padEnd(48)} ${median(xs).toFixed(3).padStart(7)} s  (${Math.min(...xs).toFixed(3)}..${Math.max(...xs).toFixed(3)})`);
+}
+console.log('  cli, default workers, warm cache: KCARVE_TIMING phases (medians; "node start" counts from the process time origin):');
+const phases = [...phaseSeconds].map(([name, xs]) => ({ name, median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }));
+for (const p of phases) console.log(`    ${p.name.padEnd(48)} ${p.median.toFixed(3).padStart(7)} s  (${p.min.toFixed(3)}..${p.max.toFixed(3)})`);
+console.log('');
+console.log('| what | median s | min..max s | GB/s | × dd | × read |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  console.log(`| ${r.name} | ${r.median.toFixed(3)} | ${r.min.toFixed(2)}..${r.max.toFixed(2)} | ${r.gbps.toFixed(2)} | ${r.overDd.toFixed(2)} | ${r.overRead.toFixed(2)} |`);
+}
 console.log(`  goal: the whole scan in <= 2x the time of reading the file (x dd / x read columns)`);
 
 const outDir = path.join(root, 'bench/results');
@@ -230,6 +292,8 @@ writeFileSync(
       firstLibraryCall: { workers: WORKERS[0], seconds: firstSeconds, records: first.records.length, candidates: first.stats.candidates },
       rows,
       breakdown,
+      cliPhases: phases,
+      cpuSeconds: Object.fromEntries([...cpuSeconds].map(([k, v]) => [k, { median: median(v), seconds: v }])),
     },
     null,
     2,

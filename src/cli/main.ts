@@ -6,9 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { KcarveError } from '../errors.js';
 import { KCARVE_VERSION } from '../version.js';
-import { commands } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
+import { endPhase, reportTimings, timePhase } from '../timing.js';
 
-export function buildProgram(): Command {
+/** The program with the subcommand `argv` names (all of them when it names none; see loadCommands). */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+  const first = argv[0];
+  // `--version` needs no subcommand; anything else not naming one (--help, a typo) loads them all.
+  const version = argv.length === 1 && (first === '--version' || first === '-V');
+  const commands = version ? [] : await timePhase('import command modules', () => loadCommands(first === undefined || first.startsWith('-') ? undefined : first));
   const program = new Command();
   program
     .name('kcarve')
@@ -24,7 +30,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
@@ -64,9 +70,11 @@ export function handleStdoutErrors(stream: NodeJS.WriteStream = process.stdout):
 }
 
 if (invokedDirectly()) {
+  endPhase('node start and load the main module', 0);
   handleStdoutErrors();
   main(process.argv.slice(2)).then(
     (code) => {
+      reportTimings();
       process.exitCode = code;
     },
     (err: unknown) => {

@@ -57,7 +57,7 @@ export function addScanOptions(cmd: Command): Command {
     .option('--os-module <file>', 'load an OS support plugin module first (repeatable; see src/os/index.ts)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--signature <file>', "signature file (kcarve-signature/1); default: the OS support's own")
     .option('--layout <file>', 'structure layout to resolve the signature against (BTF, vmlinux, bzImage or ISF), instead of the one it names')
-    .option('--workers <n>', `worker threads (0 = scan in this thread); default: one per CPU, at most one per chunk`)
+    .option('--workers <n>', `worker threads (0 = scan in this thread); default: none for images of up to 1 GiB, else one per CPU, at most one per chunk`)
     .option('--chunk-size <size>', `bytes per scan task, e.g. 16M (default ${DEFAULT_CHUNK_SIZE / 2 ** 20}M)`)
     .addOption(new Option('--format <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
     .option('--out <file>', 'write the output to this file instead of stdout')

@@ -16,6 +16,7 @@ import { ScanSession } from './session.js';
 import { readSignatureDoc, scanSignature } from './signature-cache.js';
 import type { ScanTarget } from './target.js';
 import { scanPointerMode } from './verify.js';
+import { timePhase } from '../timing.js';
 
 /** The inputs of a scan: plain data (a job queue can carry them), plus two callbacks. */
 export interface RunScanOptions {
@@ -31,7 +32,7 @@ export interface RunScanOptions {
   signature?: string;
   /** Layout file to resolve the signature against instead of the one it names. */
   layout?: string;
-  /** Worker threads (0 = this thread, the same code). Default: CPUs available, at most one per chunk. */
+  /** Worker threads (0 = this thread, the same code). Default: none up to IN_THREAD_UP_TO of guest memory, else CPUs available, at most one per chunk. */
   workers?: number;
   /** Run in this pool instead of making one (it is not closed; `workers` is ignored). */
   pool?: ScanPool;
@@ -61,6 +62,9 @@ export interface RunScanOptions {
 }
 
 export const DEFAULT_GRAPH_IN_POOL_FROM = 20_000;
+
+/** Images with at most this much guest memory are scanned in the calling thread unless `workers` is given. */
+export const IN_THREAD_UP_TO = 2 ** 30;
 
 export interface OpenScan {
   session: ScanSession;
@@ -101,19 +105,22 @@ export async function openScan(options: RunScanOptions, target: ScanTarget): Pro
   // The image first (a bad one fails before threads start), then the pool, whose threads
   // boot while this thread loads the signature (compiling its schema validator and
   // building its layout take a while the first time).
-  const image = openImage(options.image, options.format === undefined ? {} : { format: options.format });
+  const image = timePhase('open the image', () => openImage(options.image, options.format === undefined ? {} : { format: options.format }));
   let pool = options.pool;
   const ownsPool = pool === undefined;
   let session: ScanSession;
   let sig: Signature;
   try {
     if (pool === undefined) {
-      // No more workers than chunks: a small image needs no idle threads.
+      // No more workers than chunks: a small image needs no idle threads. Up to
+      // IN_THREAD_UP_TO of guest memory, none: the native matcher sweeps a GiB in this
+      // thread in about the time the threads take to boot (bench/scan).
       const chunks = mergeSegments(image.runs).reduce((n, seg) => n + Math.ceil(seg.length / chunkSize), 0);
-      pool = await createScanPool({ workers: workers ?? Math.min(defaultWorkerCount(), Math.max(1, chunks)), ...entry });
+      const byDefault = image.mappedSize <= IN_THREAD_UP_TO ? 0 : Math.min(defaultWorkerCount(), Math.max(1, chunks));
+      pool = await timePhase('start the worker pool', () => createScanPool({ workers: workers ?? byDefault, ...entry }));
     }
     const inThread = await createScanPool({ workers: 0, ...entry });
-    sig = scanSignature(readSignatureDoc(target.signatureFile), target.signatureFile, options.layout, false);
+    sig = timePhase('load the signature and its layout', () => scanSignature(readSignatureDoc(target.signatureFile), target.signatureFile, options.layout, false));
     const program = sig.program(scanPointerMode(sig, hints.pagingLevels));
     checkPlanOptions({ chunkSize, span: programSpan(program), alignment: program.alignment });
     session = new ScanSession(image, {
@@ -157,6 +164,6 @@ export async function withScan<T>(options: RunScanOptions, target: ScanTarget, b
   try {
     return await body(scan);
   } finally {
-    await scan.close();
+    await timePhase('close the image and the worker pool', () => scan.close());
   }
 }

@@ -2,9 +2,10 @@
 // Both call the default export of the same worker module (./worker.ts), so one worker,
 // many workers and none run the same code. A pool can be reused across scans (a corpus
 // run keeps one pool for many images).
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina as PiscinaClass } from 'piscina';
 import { UsageError } from '../errors.js';
 import type { ScanTask, TaskHandler, TaskResult } from './messages.js';
 
@@ -87,6 +88,9 @@ function threadPool(entry: string, workers: number): ScanPool {
   // A TypeScript entry (kcarve running from source) goes through the shim, which
   // registers tsx inside the worker; compiled entries are loaded directly.
   const typescript = entry.endsWith('.ts');
+  // Loaded here, not at import: piscina takes ~60 ms to load, which a scan in this thread
+  // (--workers 0) need not pay. It is CommonJS, so a synchronous require can load it.
+  const { Piscina } = createRequire(import.meta.url)('piscina') as { Piscina: typeof PiscinaClass };
   const piscina = new Piscina<ScanTask, TaskResult>({
     filename: typescript ? fileURLToPath(new URL('./worker-shim.mjs', import.meta.url)) : fileURLToPath(entry),
     ...(typescript ? { workerData: { entry } } : {}),

@@ -15,6 +15,7 @@ import type { Rejections, Unverified } from './messages.js';
 import { type OpenScan, type RunScanOptions, registerPlugins, withScan } from './open-scan.js';
 import type { Missed } from './progress.js';
 import { type ScanTarget, chooseTarget } from './target.js';
+import { endPhase } from '../timing.js';
 
 export const SCAN_RESULT_SCHEMA = 'kcarve-scan/1';
 
@@ -117,6 +118,7 @@ export async function scanOpen(scan: OpenScan, hashMode: RunScanOptions['hash'])
   let t = performance.now();
   const value = await session.valuePass();
   const valuePassMs = performance.now() - t;
+  endPhase('value pass', t);
 
   const notes: string[] = [];
   let kernel: KernelSpaceInfo | undefined;
@@ -131,12 +133,16 @@ export async function scanOpen(scan: OpenScan, hashMode: RunScanOptions['hash'])
     t = performance.now();
     kernel = session.discover(value.candidates);
     discoverMs = performance.now() - t;
+    endPhase('discover the kernel address space', t);
     t = performance.now();
     const graph = await session.graphPass(kernel, value.candidates);
     graphPassMs = performance.now() - t;
+    endPhase('graph pass', t);
     ({ records, rejected, unverified } = graph);
   }
+  t = performance.now();
   const id = await identity();
+  endPhase('wait for the image hash', t);
   session.finish();
   return {
     schema: SCAN_RESULT_SCHEMA,

@@ -1,5 +1,6 @@
 // Loading a scan's signature, keeping layouts per thread. A full kernel layout (BTF)
-// takes seconds to build, so a thread builds each layout file once (while the file is
+// takes seconds to build, so layouts come through the per-kernel subset cache
+// (src/types/layout-cache.ts), a thread loads each layout file once (while the file is
 // unchanged) and every scan in that thread — the main thread's, and a worker's across
 // the scans of a reused pool — resolves signatures against the same Layout.
 import { readFileSync, statSync } from 'node:fs';
@@ -9,8 +10,9 @@ import type { SignatureDoc } from '../signatures/format.js';
 import { resolveSignature, type Signature } from '../signatures/load.js';
 import { validateSignatureShape } from '../signatures/schema.js';
 import type { Layout } from '../types/layout.js';
-import { loadLayout } from '../types/load.js';
+import { loadLayoutCached } from '../types/layout-cache.js';
 import { keep } from './kept.js';
+import { timePhase } from '../timing.js';
 
 const layouts = new Map<string, Layout>();
 
@@ -23,7 +25,7 @@ function cachedLayout(file: string): Layout {
     // loadLayout reports the file it cannot read.
   }
   const key = `${file}\0${stamp}`;
-  return layouts.get(key) ?? keep(layouts, key, loadLayout(file), () => undefined);
+  return layouts.get(key) ?? keep(layouts, key, loadLayoutCached(file), () => undefined);
 }
 
 /** The layout file a signature resolves against: `override`, else the one it names (as loadSignature). */
@@ -55,13 +57,13 @@ export function readSignatureDoc(file: string): unknown {
  */
 export function scanSignature(doc: unknown, file: string, layout: string | undefined, shapeChecked: boolean): Signature {
   // The shape first, so a malformed document is reported as such, not as a missing layout.
-  if (!shapeChecked) validateSignatureShape(doc, file);
+  if (!shapeChecked) timePhase('validate the signature (schema)', () => validateSignatureShape(doc, file));
   let l: Layout;
   try {
-    l = cachedLayout(layoutPath(doc as SignatureDoc, file, layout));
+    l = timePhase('load the layout', () => cachedLayout(layoutPath(doc as SignatureDoc, file, layout)));
   } catch (err) {
     if (err instanceof LayoutError && layout === undefined) throw new SignatureError(file, '$.target.layout', err.message);
     throw err;
   }
-  return resolveSignature(doc, file, { layout: l, shapeChecked: true });
+  return timePhase('resolve the signature against the layout', () => resolveSignature(doc, file, { layout: l, shapeChecked: true }));
 }

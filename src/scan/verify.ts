@@ -66,11 +66,28 @@ function readOrUndefined(space: KernelSpace, pa: PhysAddr, length: number): Uint
   }
 }
 
+/** Reused by programMatchesAt, whose bytes do not outlive the call. */
+let scratch = new Uint8Array(0);
+
 /** Does the object at `pa` satisfy the program? (false when its bytes are not all in the image) */
 export function programMatchesAt(space: KernelSpace, program: Program, pa: PhysAddr): boolean {
   const span = programSpan(program);
-  const bytes = readOrUndefined(space, pa, span);
-  return bytes !== undefined && evaluateAt(bytes, 0, span, program);
+  if (space.readPhysInto === undefined) {
+    const bytes = readOrUndefined(space, pa, span);
+    return bytes !== undefined && evaluateAt(bytes, 0, span, program);
+  }
+  // Into one reused array: every candidate (and every object a matchesSignature edge
+  // points to) is checked here, and a fresh ~10 KiB array each time cost more than the
+  // check itself (new memory is expensive to touch; bench/results/scan.md).
+  if (scratch.length < span) scratch = new Uint8Array(span);
+  const bytes = scratch.subarray(0, span);
+  try {
+    space.readPhysInto(pa, bytes);
+  } catch (err) {
+    if (err instanceof InvalidAddressError) return false;
+    throw err;
+  }
+  return evaluateAt(bytes, 0, span, program);
 }
 
 export function verifyCandidate(ctx: VerifyContext, pa: PhysAddr): Verification {

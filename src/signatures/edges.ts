@@ -23,6 +23,8 @@ export interface KernelSpace {
   virtOfPhys(pa: PhysAddr): VirtAddr | undefined;
   /** Bytes at a physical address; throws InvalidAddressError when any byte is in a hole. */
   readPhys(pa: PhysAddr, length: number): Uint8Array;
+  /** The same into the caller's array (optional: lets a reader reuse one buffer). */
+  readPhysInto?(pa: PhysAddr, target: Uint8Array): void;
 }
 
 export type EdgeOutcome = 'held' | 'failed' | 'unreadable';

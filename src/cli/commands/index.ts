@@ -1,30 +1,31 @@
 import type { Command } from 'commander';
-import { register as dataset } from './dataset.js';
-import { register as demo } from './demo.js';
-import { register as fuzz } from './fuzz.js';
-import { register as info } from './info.js';
-import { register as layout } from './layout.js';
-import { register as pslist } from './pslist.js';
-import { register as scan } from './scan.js';
-import { register as signature } from './signature.js';
-import { register as synth } from './synth.js';
-import { register as train } from './train.js';
-import { register as xview } from './xview.js';
 
 /** A subcommand module adds itself to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-// One line per subcommand; keep alphabetical to keep merges quiet.
-export const commands: RegisterCommand[] = [
-  dataset,
-  demo,
-  fuzz,
-  info,
-  layout,
-  pslist,
-  scan,
-  signature,
-  synth,
-  train,
-  xview,
-];
+/**
+ * One loader per subcommand, keyed by its name (keep alphabetical to keep merges quiet).
+ * Loaded on demand: `kcarve scan` imports the scan command's modules only, not those of
+ * training, fuzzing, synthesis or datasets (bench/scan: module loading was a visible part
+ * of a scan's fixed cost). `--help` and unknown names load them all.
+ */
+export const commandLoaders: Record<string, () => Promise<{ register: RegisterCommand }>> = {
+  dataset: () => import('./dataset.js'),
+  demo: () => import('./demo.js'),
+  fuzz: () => import('./fuzz.js'),
+  info: () => import('./info.js'),
+  layout: () => import('./layout.js'),
+  pslist: () => import('./pslist.js'),
+  scan: () => import('./scan.js'),
+  signature: () => import('./signature.js'),
+  synth: () => import('./synth.js'),
+  train: () => import('./train.js'),
+  xview: () => import('./xview.js'),
+};
+
+/** The register functions of the named subcommand, or of all of them when `name` is not one. */
+export async function loadCommands(name: string | undefined): Promise<RegisterCommand[]> {
+  const names = name !== undefined && Object.hasOwn(commandLoaders, name) ? [name] : Object.keys(commandLoaders);
+  const modules = await Promise.all(names.map((n) => commandLoaders[n]!()));
+  return modules.map((m) => m.register);
+}

@@ -7,6 +7,7 @@ import { runScan } from '../../scan/run-scan.js';
 import { COLUMNS, identityLines, render, renderTable } from '../render-results.js';
 import { type ScanCliOptions, addScanOptions, failIfPartial, progressBarFor, scanOptionsFrom, writeOutput } from '../scan-options.js';
 import { SHARED_HELP } from './scan-help.js';
+import { timePhase } from '../../timing.js';
 
 const HELP_AFTER = `
 What it does:
@@ -63,7 +64,7 @@ export function register(program: Command): void {
             ...result.notes.map((n) => `note: ${n}`),
           ],
         );
-      writeOutput(render(opts.format, run, tasks, table), opts);
+      timePhase('render and write the output', () => writeOutput(render(opts.format, run, tasks, table), opts));
       failIfPartial(result.missed);
     });
 }

@@ -69,6 +69,10 @@ export class LinuxKernelSpace implements KernelSpace {
     return this.image.readPhys(pa, length);
   }
 
+  readPhysInto(pa: PhysAddr, target: Uint8Array): void {
+    this.image.readPhysInto(pa, target);
+  }
+
   /** Bytes at a kernel VA, page by page (a read may cross into a page mapped elsewhere). */
   readVirt(va: VirtAddr, length: number): Uint8Array {
     const out = new Uint8Array(length);

@@ -130,8 +130,21 @@ export function taskLayout(layout: Layout, type = 'task_struct'): TaskLayout {
 /** Little-endian unsigned read of a 1/2/4/8-byte field; undefined when `bytes` is too short. */
 export function readU(bytes: Uint8Array, offset: number, size: number): bigint | undefined {
   if (offset < 0 || offset + size > bytes.length) return undefined;
+  // Whole 32-bit halves as numbers, then at most three BigInt operations: discovery reads
+  // several fields of thousands of candidates, and a BigInt shift per byte showed up.
+  const o = offset;
+  if (size === 8) {
+    const lo = (bytes[o]! | (bytes[o + 1]! << 8) | (bytes[o + 2]! << 16) | (bytes[o + 3]! << 24)) >>> 0;
+    const hi = (bytes[o + 4]! | (bytes[o + 5]! << 8) | (bytes[o + 6]! << 16) | (bytes[o + 7]! << 24)) >>> 0;
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+  if (size <= 6) {
+    let n = 0;
+    for (let i = size - 1; i >= 0; i--) n = n * 256 + bytes[o + i]!;
+    return BigInt(n);
+  }
   let v = 0n;
-  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[offset + i]!);
+  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[o + i]!);
   return v;
 }
 
