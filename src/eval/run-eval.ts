@@ -73,8 +73,12 @@ export interface EvalCell {
   attack: string;
   signature: string;
   mappedBytes: number;
+  /** The whole scan: setup, value pass, discovery, graph pass. */
   scanSeconds: number;
   gbPerSecond: number | null;
+  /** The value pass alone (the memory-speed sweep). */
+  valuePassSeconds: number;
+  valueGbPerSecond: number | null;
   candidates: number;
   complete: boolean;
   score: HitScore;
@@ -243,6 +247,8 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
             mappedBytes: r.image.mappedSize,
             scanSeconds: seconds,
             gbPerSecond: gbPerSecond(r.image.mappedSize, seconds),
+            valuePassSeconds: r.timings.valuePassMs / 1000,
+            valueGbPerSecond: gbPerSecond(r.image.mappedSize, r.timings.valuePassMs / 1000),
             candidates: r.stats.candidates,
             complete: r.complete,
             score,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as dataset } from './dataset.js';
 import { register as demo } from './demo.js';
+import { register as evalCommand } from './eval.js';
 import { register as fuzz } from './fuzz.js';
 import { register as info } from './info.js';
 import { register as layout } from './layout.js';
@@ -18,6 +19,7 @@ export type RegisterCommand = (program: Command) => void;
 export const commands: RegisterCommand[] = [
   dataset,
   demo,
+  evalCommand,
   fuzz,
   info,
   layout,
