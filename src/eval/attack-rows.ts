@@ -35,9 +35,9 @@ export const NONE_ROW: AttackRow = { label: 'none', spec: { text: '', named: [],
 export function parseAttackRows(text: string | undefined, os: string): AttackRow[] {
   if (text === undefined) return [NONE_ROW];
   const world = worldFor(os);
-  const valid = `${(EVASION_MATRIX[os] ?? Object.keys(world.attacks)).join(', ')} (and the aliases ${Object.keys(world.attacks)
-    .filter((n) => !(EVASION_MATRIX[os] ?? []).includes(n))
-    .join(', ') || 'none'}), NAME+NAME, random:N, all`;
+  const matrix = EVASION_MATRIX[os] ?? Object.keys(world.attacks);
+  const aliases = Object.keys(world.attacks).filter((n) => !matrix.includes(n));
+  const valid = `${matrix.join(', ')}${aliases.length > 0 ? ` (aliases: ${aliases.join(', ')})` : ''}, NAME+NAME, random:N, all`;
   const rows: AttackRow[] = [NONE_ROW];
   const add = (label: string, spec: AttackSpec): void => {
     if (!rows.some((r) => r.label === label)) rows.push({ label, spec });
@@ -46,7 +46,7 @@ export function parseAttackRows(text: string | undefined, os: string): AttackRow
   if (terms.some((t) => t === '')) throw new UsageError(`--attack ${JSON.stringify(text)}: empty term (valid: ${valid})`);
   for (const term of terms) {
     if (term === 'all') {
-      for (const n of EVASION_MATRIX[os] ?? Object.keys(world.attacks)) add(n, parseAttackSpec(n, os, world.attacks, world.randomFields));
+      for (const n of matrix) add(n, parseAttackSpec(n, os, world.attacks, world.randomFields));
       continue;
     }
     const names = term.split('+');
