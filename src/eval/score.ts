@@ -19,6 +19,9 @@
 import { residueIntact, type TruthObject, type TruthStatus } from '../train/truth-file.js';
 import { type Proportion, f1, perGb, wilson } from './metrics.js';
 
+/** A baseline can hit thousands of look-alikes per image: list this many, count them all. */
+export const MAX_LISTED = 100;
+
 export const STATUSES: readonly TruthStatus[] = ['live', 'hidden', 'exited'];
 
 export interface ScoredHit {
@@ -57,7 +60,7 @@ export interface HitScore {
   falsePositivesPerGb: number;
   /** Objects in the recall base that no hit matched. */
   missed: MissedObject[];
-  /** Addresses of the false positives, ascending (hex). */
+  /** Addresses of the first MAX_LISTED false positives, ascending (hex); the count is `falsePositives`. */
   falsePositiveAddresses: string[];
 }
 
@@ -114,7 +117,7 @@ export function scoreHits(objects: readonly TruthObject[], hits: readonly Scored
     brokenResidueHits,
     falsePositivesPerGb: perGb(falsePositives, mappedBytes),
     missed,
-    falsePositiveAddresses: fpAddresses.sort((a, b) => a - b).map(hex),
+    falsePositiveAddresses: fpAddresses.sort((a, b) => a - b).slice(0, MAX_LISTED).map(hex),
   };
 }
 
@@ -140,6 +143,6 @@ export function poolScores(scores: readonly HitScore[], mappedBytes: number, opt
     brokenResidueHits: sum((s) => s.brokenResidueHits),
     falsePositivesPerGb: perGb(falsePositives, mappedBytes),
     missed: scores.flatMap((s) => s.missed),
-    falsePositiveAddresses: scores.flatMap((s) => s.falsePositiveAddresses),
+    falsePositiveAddresses: scores.flatMap((s) => s.falsePositiveAddresses).slice(0, MAX_LISTED),
   };
 }
