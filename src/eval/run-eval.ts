@@ -168,7 +168,8 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
       dir: resolve(dir),
       image: imageFileOf(dir, truth),
       os: truth.os,
-      build: truth.release,
+      // Windows truth names the build (win7sp1x64) apart from the release (6.1.7601…).
+      build: typeof (raw['kernel'] as Record<string, unknown> | undefined)?.['build'] === 'string' ? ((raw['kernel'] as Record<string, string>)['build'] as string) : truth.release,
       synthetic,
       attackMethod: 'none',
     };
@@ -200,6 +201,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
       let tmp: string | undefined;
       try {
         let imagePath = img.image;
+        let truthPath = join(img.dir, 'truth.json');
         let objects = truth.objects;
         if (row !== NONE_ROW) {
           tmp = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'kcarve-eval-'));
@@ -208,6 +210,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
             say(`${img.label}: regenerating the world with --attack ${row.spec.text}`);
             const world = synthesize({ ...params, attack: row.spec.text, out: tmp });
             imagePath = world.imagePath;
+            truthPath = world.truthPath;
             objects = loadTruth(world.truthPath).objects;
           } else if (img.os === 'linux') {
             img.attackMethod = 'mutated-copy';
@@ -230,6 +233,11 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
             os: img.os,
             signature: s.file,
             ...(layout === undefined ? {} : { layout }),
+            // A baseline stands for Volatility, which reads the kernel's address space
+            // from symbols: it gets it from the truth. kcarve's signatures find it
+            // themselves (a baseline's few checks pass on too many look-alikes for
+            // discovery to work from its candidates on real images).
+            ...(s.baseline ? { truth: truthPath } : {}),
             ...(options.workers === undefined ? {} : { workers: options.workers }),
             hash: 'none',
           });
@@ -270,6 +278,9 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
       const seconds = mine.reduce((a, c) => a + c.scanSeconds, 0);
       pooled.push({ attack: row.label, signature: s.label, images: mine.length, mappedBytes: bytes, scanSeconds: seconds, gbPerSecond: gbPerSecond(bytes, seconds), score: poolScores(mine.map((c) => c.score), bytes, { confidence }) });
     }
+  }
+  if (sigs.some((s) => s.baseline)) {
+    notes.push('baseline signatures scan with the kernel address space taken from truth.json (as Volatility takes it from symbols); the others discover it themselves');
   }
   if (loaded.some((l) => !l.img.synthetic)) {
     notes.push('real images: an unmatched hit with exit evidence is counted as an unrecorded exited task, not a false positive (the truth module lists only the exited tasks it saw)');
