@@ -36,14 +36,17 @@ export function evalTables(r: EvalResult): Table[] {
     ),
   });
   tables.push({
-    title: 'Per image, no attack: found/total per status',
-    headers: ['image', 'signature', 'live', 'hidden', 'exited', 'FP', 'unrecorded exited', 'FP/GB', 'candidates', 'scan s', 'GB/s', 'value-pass GB/s'],
+    title: `Per image, no attack: found/total per status; recall, precision, F1 over all statuses in % (${conf} Wilson intervals)`,
+    headers: ['image', 'signature', 'live', 'hidden', 'exited', 'recall (all)', 'precision (all)', 'F1 (all)', 'FP', 'unrecorded exited', 'FP/GB', 'candidates', 'scan s', 'GB/s', 'value-pass GB/s'],
     rows: r.cells
       .filter((c) => c.attack === 'none')
       .map((c) => [
         c.image,
         c.signature,
         ...STATUSES.map((st) => `${c.score.byStatus[st].found}/${c.score.byStatus[st].total}`),
+        withCi(c.score.all.recall),
+        withCi(c.score.all.precision),
+        num(c.score.all.f1 === null ? null : c.score.all.f1 * 100, 1),
         String(c.score.falsePositives),
         String(c.score.unrecordedExited),
         num(c.score.falsePositivesPerGb, 2),
