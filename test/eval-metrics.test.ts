@@ -74,13 +74,13 @@ describe('scoreHits', () => {
   ];
   const hits = [{ pa: 0x1000 }, { pa: 0x3000 }, { pa: 0x5000 }, { pa: 0x9000 }, { pa: 0xa000, exitEvidence: ['exit_state EXIT_DEAD'] }, { pa: 0x1000 }];
 
-  it('matches by physical address, keeps broken residue out of the recall base, sets unrecorded exited apart', () => {
-    const s = scoreHits(truth, hits, 2e9);
+  it('matches by physical address, keeps broken residue out of the recall base, sets unrecorded exited apart (not strict)', () => {
+    const s = scoreHits(truth, hits, 2e9, { strict: false });
     expect(s.byStatus.live).toMatchObject({ total: 2, found: 1 });
     expect(s.byStatus.hidden).toMatchObject({ total: 1, found: 1 });
     expect(s.byStatus.exited).toMatchObject({ total: 1, found: 0 });
     expect(s.all).toMatchObject({ total: 4, found: 2 });
-    expect(s).toMatchObject({ hits: 5, truePositives: 2, falsePositives: 1, unrecordedExited: 1, brokenResidueHits: 1, falsePositivesPerGb: 0.5 });
+    expect(s).toMatchObject({ hits: 5, truePositives: 2, falsePositives: 1, unrecordedExited: 1, unmatchedWithExitEvidence: 1, brokenResidueHits: 1, falsePositivesPerGb: 0.5 });
     expect(s.falsePositiveAddresses).toEqual(['0x9000']);
     expect(s.missed.map((m) => m.pa)).toEqual(['0x2000', '0x4000']);
     // live: precision 1/(1 + 1 FP), recall 1/2, F1 0.5
@@ -93,9 +93,9 @@ describe('scoreHits', () => {
     expect(s.all.precision.value).toBeCloseTo(2 / 3, 12);
     expect(s.all.f1).toBeCloseTo((2 * (2 / 3) * 0.5) / (2 / 3 + 0.5), 12);
   });
-  it('strict (synthetic worlds): every unmatched hit is a false positive', () => {
-    const s = scoreHits(truth, hits, 1e9, { strict: true });
-    expect(s).toMatchObject({ falsePositives: 2, unrecordedExited: 0, falsePositivesPerGb: 2 });
+  it('strict (the default): every unmatched hit is a false positive', () => {
+    const s = scoreHits(truth, hits, 1e9);
+    expect(s).toMatchObject({ falsePositives: 2, unrecordedExited: 0, unmatchedWithExitEvidence: 1, falsePositivesPerGb: 2 });
     expect(s.falsePositiveAddresses).toEqual(['0x9000', '0xa000']);
   });
   it('pools counts and recomputes the intervals', () => {

@@ -37,7 +37,7 @@ export function evalTables(r: EvalResult): Table[] {
   });
   tables.push({
     title: `Per image, no attack: found/total per status; recall, precision, F1 over all statuses in % (${conf} Wilson intervals)`,
-    headers: ['image', 'signature', 'live', 'hidden', 'exited', 'recall (all)', 'precision (all)', 'F1 (all)', 'FP', 'unrecorded exited', 'FP/GB', 'candidates', 'scan s', 'GB/s', 'value-pass GB/s'],
+    headers: ['image', 'signature', 'live', 'hidden', 'exited', 'recall (all)', 'precision (all)', 'F1 (all)', 'FP', 'FP with exit evidence', 'FP/GB', 'candidates', 'scan s', 'GB/s', 'value-pass GB/s'],
     rows: r.cells
       .filter((c) => c.attack === 'none')
       .map((c) => [
@@ -48,7 +48,7 @@ export function evalTables(r: EvalResult): Table[] {
         withCi(c.score.all.precision),
         num(c.score.all.f1 === null ? null : c.score.all.f1 * 100, 1),
         String(c.score.falsePositives),
-        String(c.score.unrecordedExited),
+        String(c.score.unmatchedWithExitEvidence),
         num(c.score.falsePositivesPerGb, 2),
         String(c.candidates),
         num(c.scanSeconds, 2),

@@ -246,7 +246,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
             objects,
             r.records.map((x) => ({ pa: x.pa as number, ...(x.exitEvidence === undefined ? {} : { exitEvidence: x.exitEvidence }) })),
             r.image.mappedSize,
-            { strict: img.synthetic, confidence },
+            { strict: true, confidence },
           );
           cells.push({
             image: img.label,
@@ -282,9 +282,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   if (sigs.some((s) => s.baseline)) {
     notes.push('baseline signatures scan with the kernel address space taken from truth.json (as Volatility takes it from symbols); the others discover it themselves');
   }
-  if (loaded.some((l) => !l.img.synthetic)) {
-    notes.push('real images: an unmatched hit with exit evidence is counted as an unrecorded exited task, not a false positive (the truth module lists only the exited tasks it saw)');
-  }
+  notes.push('a false positive is any hit at no truth object; "FP with exit evidence" says how many of them the carver saw exit signs on (on real images some may be exited tasks the truth module did not record)');
   return {
     schema: EVAL_RESULT_SCHEMA,
     kcarveVersion: KCARVE_VERSION,

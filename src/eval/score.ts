@@ -7,11 +7,13 @@
 //  - exited objects count only when their residue is intact (pid, tgid and comm still
 //    in the image); a hit on an exited object whose residue is gone is neither a true
 //    nor a false positive (it is a real object) and is counted in `brokenResidueHits`;
-//  - a false positive is a hit at an address holding no truth object. On real images
-//    the guest's truth module lists only the exited tasks it saw, so an unmatched hit
-//    carrying exit evidence from the carver is counted apart as `unrecordedExited`
-//    (as bench/linux-accuracy.ts always did) unless `strict` (synthetic worlds know
-//    every object they placed: there, every unmatched hit is a false positive);
+//  - a false positive is a hit at an address holding no truth object. `kcarve eval`
+//    counts every such hit (strict, the default). On real images the guest's truth
+//    module lists only the exited tasks it saw, so bench/linux-accuracy.ts asks for
+//    `strict: false`: an unmatched hit carrying exit evidence from the carver is then
+//    counted apart as `unrecordedExited`. Both modes report how many unmatched hits
+//    carry exit evidence (`unmatchedWithExitEvidence`) — for a baseline these are mostly
+//    look-alikes whose "exit" fields are noise, which is why strict is the default;
 //  - precision for status s = TP_s / (TP_s + FP): the precision of the scanner asked to
 //    find objects of status s, where hits on objects of another status are neither;
 //    the "all" row is TP / (TP + FP) over every status;
@@ -53,8 +55,10 @@ export interface HitScore {
   hits: number;
   truePositives: number;
   falsePositives: number;
-  /** Unmatched hits with exit evidence (not strict only). */
+  /** Unmatched hits with exit evidence, not counted as false positives (strict: false only). */
   unrecordedExited: number;
+  /** Unmatched hits carrying exit evidence, in either mode. */
+  unmatchedWithExitEvidence: number;
   /** Hits on exited objects whose residue is gone (not in the recall base). */
   brokenResidueHits: number;
   falsePositivesPerGb: number;
@@ -65,7 +69,7 @@ export interface HitScore {
 }
 
 export interface ScoreOptions {
-  /** Every unmatched hit is a false positive (synthetic worlds). Default false. */
+  /** Every unmatched hit is a false positive. Default true; see the file comment. */
   strict?: boolean;
   /** Confidence of the intervals (default 0.95). */
   confidence?: number;
@@ -81,12 +85,16 @@ export function scoreHits(objects: readonly TruthObject[], hits: readonly Scored
   const found = new Set<number>();
   let falsePositives = 0;
   let unrecordedExited = 0;
+  let unmatchedWithExitEvidence = 0;
   let brokenResidueHits = 0;
+  const strict = options.strict ?? true;
   const fpAddresses: number[] = [];
   for (const h of new Map(hits.map((x) => [x.pa, x])).values()) {
     const o = byPa.get(h.pa);
     if (o === undefined) {
-      if (!options.strict && (h.exitEvidence?.length ?? 0) > 0) unrecordedExited += 1;
+      const evidence = (h.exitEvidence?.length ?? 0) > 0;
+      if (evidence) unmatchedWithExitEvidence += 1;
+      if (!strict && evidence) unrecordedExited += 1;
       else {
         falsePositives += 1;
         fpAddresses.push(h.pa);
@@ -114,6 +122,7 @@ export function scoreHits(objects: readonly TruthObject[], hits: readonly Scored
     truePositives: found.size,
     falsePositives,
     unrecordedExited,
+    unmatchedWithExitEvidence,
     brokenResidueHits,
     falsePositivesPerGb: perGb(falsePositives, mappedBytes),
     missed,
@@ -140,6 +149,7 @@ export function poolScores(scores: readonly HitScore[], mappedBytes: number, opt
     truePositives: sum((s) => s.truePositives),
     falsePositives,
     unrecordedExited: sum((s) => s.unrecordedExited),
+    unmatchedWithExitEvidence: sum((s) => s.unmatchedWithExitEvidence),
     brokenResidueHits: sum((s) => s.brokenResidueHits),
     falsePositivesPerGb: perGb(falsePositives, mappedBytes),
     missed: scores.flatMap((s) => s.missed),
