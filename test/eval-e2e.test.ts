@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
 import { renderEval } from '../src/eval/format.js';
 import { mutateLinuxImageCopy } from '../src/eval/image-attack.js';
 import { evalReportHtml } from '../src/eval/report-html.js';
@@ -148,5 +149,26 @@ describe('attacks on a copy of a real image', () => {
     expect(ours.found).toBe(ours.total);
     expect(theirs.found).toBe(0);
     expect(sha(join(realDir, 'memory.raw'))).toBe(before);
+  }, 60_000);
+});
+
+describe('kcarve eval through the CLI', () => {
+  it('writes the Markdown tables and the HTML report', async () => {
+    const md = tmp('cli.md');
+    const html = tmp('cli.html');
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['eval', '--signature', KCARVE, worldDir, '--format', 'md', '--out', md, '--report', html, '--workers', '0', '--quiet'])).toBe(0);
+    } finally {
+      err.mockRestore();
+    }
+    const text = readFileSync(md, 'utf8');
+    const truth = loadTruth(join(worldDir, 'truth.json'));
+    const live = truth.objects.filter((o) => o.status === 'live').length;
+    expect(text).toContain('| signature | status | found/total | recall | precision | F1 | FP | FP/GB | scan s | GB/s |');
+    expect(text).toMatch(new RegExp(`\\| debian-6\\.1\\.0-57-amd64 \\| live \\| ${live}/${live} \\| 100\\.0 \\[\\d+\\.\\d–100\\.0\\] \\|`));
+    expect(text).not.toContain('Evasion matrix');
+    const page = readFileSync(html, 'utf8');
+    expect(page.match(/<svg /g)).toHaveLength(2);
   }, 60_000);
 });

@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { checkWorkers, createScanPool, defaultWorkerCount } from '../scan/pool.js';
 import { runScan } from '../scan/run-scan.js';
 import { loadSignature } from '../signatures/load.js';
 import { synthesize } from '../synth/synthesize.js';
@@ -194,79 +195,85 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     return donor === undefined ? undefined : resolve(dirname(donor.file), sigDocs.get(donor.file)!.target!.layout!);
   };
 
+  // One pool for every scan: worker threads start once, not per (image, row, signature).
+  const pool = await createScanPool({ workers: options.workers === undefined ? defaultWorkerCount() : checkWorkers(options.workers) });
   const cells: EvalCell[] = [];
-  for (const { img, truth, params } of loaded) {
-    const mine = sigs.filter((s) => fits(s, img));
-    for (const row of rows) {
-      let tmp: string | undefined;
-      try {
-        let imagePath = img.image;
-        let truthPath = join(img.dir, 'truth.json');
-        let objects = truth.objects;
-        if (row !== NONE_ROW) {
-          tmp = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'kcarve-eval-'));
-          if (params !== undefined) {
-            img.attackMethod = 'regenerated';
-            say(`${img.label}: regenerating the world with --attack ${row.spec.text}`);
-            const world = synthesize({ ...params, attack: row.spec.text, out: tmp });
-            imagePath = world.imagePath;
-            truthPath = world.truthPath;
-            objects = loadTruth(world.truthPath).objects;
-          } else if (img.os === 'linux') {
-            img.attackMethod = 'mutated-copy';
-            say(`${img.label}: copying the image and rewriting ${row.label} on its hidden tasks`);
-            const layoutSig = mine.find((s) => layoutFor(s) === undefined && sigDocs.get(s.file)?.target?.layout !== undefined) ?? mine[0]!;
-            const layoutOpt = layoutFor(layoutSig);
-            const layout = loadSignature(layoutSig.file, layoutOpt === undefined ? {} : { layoutPath: layoutOpt }).layout;
-            const m = mutateLinuxImageCopy(img.image, tmp, truth.objects, row.spec, layout, `kcarve-eval:${img.label}`);
-            imagePath = m.path;
-            objects = truth.objects.map((o) => (m.changed.has(o.pa) ? { ...o, mutations: [...o.mutations, ...m.changed.get(o.pa)!] } : o));
-          } else {
-            throw new UsageError(`--attack: ${img.dir} is a real ${img.os} image; attacks are implemented for synthetic worlds and real Linux images only`);
+  try {
+    for (const { img, truth, params } of loaded) {
+      const mine = sigs.filter((s) => fits(s, img));
+      for (const row of rows) {
+        let tmp: string | undefined;
+        try {
+          let imagePath = img.image;
+          let truthPath = join(img.dir, 'truth.json');
+          let objects = truth.objects;
+          if (row !== NONE_ROW) {
+            tmp = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'kcarve-eval-'));
+            if (params !== undefined) {
+              img.attackMethod = 'regenerated';
+              say(`${img.label}: regenerating the world with --attack ${row.spec.text}`);
+              const world = synthesize({ ...params, attack: row.spec.text, out: tmp });
+              imagePath = world.imagePath;
+              truthPath = world.truthPath;
+              objects = loadTruth(world.truthPath).objects;
+            } else if (img.os === 'linux') {
+              img.attackMethod = 'mutated-copy';
+              say(`${img.label}: copying the image and rewriting ${row.label} on its hidden tasks`);
+              const layoutSig = mine.find((s) => layoutFor(s) === undefined && sigDocs.get(s.file)?.target?.layout !== undefined) ?? mine[0]!;
+              const layoutOpt = layoutFor(layoutSig);
+              const layout = loadSignature(layoutSig.file, layoutOpt === undefined ? {} : { layoutPath: layoutOpt }).layout;
+              const m = mutateLinuxImageCopy(img.image, tmp, truth.objects, row.spec, layout, `kcarve-eval:${img.label}`);
+              imagePath = m.path;
+              objects = truth.objects.map((o) => (m.changed.has(o.pa) ? { ...o, mutations: [...o.mutations, ...m.changed.get(o.pa)!] } : o));
+            } else {
+              throw new UsageError(`--attack: ${img.dir} is a real ${img.os} image; attacks are implemented for synthetic worlds and real Linux images only`);
+            }
           }
+          for (const s of mine) {
+            say(`${img.label} [${row.label}]: scanning with ${s.label}`);
+            const layout = layoutFor(s);
+            const r = await runScan({
+              image: imagePath,
+              os: img.os,
+              signature: s.file,
+              ...(layout === undefined ? {} : { layout }),
+              // A baseline stands for Volatility, which reads the kernel's address space
+              // from symbols: it gets it from the truth. kcarve's signatures find it
+              // themselves (a baseline's few checks pass on too many look-alikes for
+              // discovery to work from its candidates on real images).
+              ...(s.baseline ? { truth: truthPath } : {}),
+              pool,
+              hash: 'none',
+            });
+            const seconds = r.timings.totalMs / 1000;
+            const score = scoreHits(
+              objects,
+              r.records.map((x) => ({ pa: x.pa as number, ...(x.exitEvidence === undefined ? {} : { exitEvidence: x.exitEvidence }) })),
+              r.image.mappedSize,
+              { strict: true, confidence },
+            );
+            cells.push({
+              image: img.label,
+              attack: row.label,
+              signature: s.label,
+              mappedBytes: r.image.mappedSize,
+              scanSeconds: seconds,
+              gbPerSecond: gbPerSecond(r.image.mappedSize, seconds),
+              valuePassSeconds: r.timings.valuePassMs / 1000,
+              valueGbPerSecond: gbPerSecond(r.image.mappedSize, r.timings.valuePassMs / 1000),
+              candidates: r.stats.candidates,
+              complete: r.complete,
+              score,
+            });
+            if (!r.complete) notes.push(`${img.label} [${row.label}] ${s.label}: the scan did not cover the whole image (${r.missed.length} range(s) missed)`);
+          }
+        } finally {
+          if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
         }
-        for (const s of mine) {
-          say(`${img.label} [${row.label}]: scanning with ${s.label}`);
-          const layout = layoutFor(s);
-          const r = await runScan({
-            image: imagePath,
-            os: img.os,
-            signature: s.file,
-            ...(layout === undefined ? {} : { layout }),
-            // A baseline stands for Volatility, which reads the kernel's address space
-            // from symbols: it gets it from the truth. kcarve's signatures find it
-            // themselves (a baseline's few checks pass on too many look-alikes for
-            // discovery to work from its candidates on real images).
-            ...(s.baseline ? { truth: truthPath } : {}),
-            ...(options.workers === undefined ? {} : { workers: options.workers }),
-            hash: 'none',
-          });
-          const seconds = r.timings.totalMs / 1000;
-          const score = scoreHits(
-            objects,
-            r.records.map((x) => ({ pa: x.pa as number, ...(x.exitEvidence === undefined ? {} : { exitEvidence: x.exitEvidence }) })),
-            r.image.mappedSize,
-            { strict: true, confidence },
-          );
-          cells.push({
-            image: img.label,
-            attack: row.label,
-            signature: s.label,
-            mappedBytes: r.image.mappedSize,
-            scanSeconds: seconds,
-            gbPerSecond: gbPerSecond(r.image.mappedSize, seconds),
-            valuePassSeconds: r.timings.valuePassMs / 1000,
-            valueGbPerSecond: gbPerSecond(r.image.mappedSize, r.timings.valuePassMs / 1000),
-            candidates: r.stats.candidates,
-            complete: r.complete,
-            score,
-          });
-          if (!r.complete) notes.push(`${img.label} [${row.label}] ${s.label}: the scan did not cover the whole image (${r.missed.length} range(s) missed)`);
-        }
-      } finally {
-        if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
       }
     }
+  } finally {
+    await pool.close();
   }
 
   const pooled: EvalPooled[] = [];
