@@ -21,6 +21,7 @@ import { runScan } from '../scan/run-scan.js';
 import { loadSignature } from '../signatures/load.js';
 import { synthesize } from '../synth/synthesize.js';
 import { loadTruth, type TruthFile } from '../train/truth-file.js';
+import type { Layout } from '../types/layout.js';
 import { KCARVE_VERSION } from '../version.js';
 import { type AttackRow, NONE_ROW, parseAttackRows } from './attack-rows.js';
 import { mutateLinuxImageCopy } from './image-attack.js';
@@ -195,6 +196,19 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     return donor === undefined ? undefined : resolve(dirname(donor.file), sigDocs.get(donor.file)!.target!.layout!);
   };
 
+  // The task_struct layout the attacks on real Linux images write through: the layout
+  // of the first signature that names one (or --layout), loaded once.
+  const layouts = new Map<string, Layout>();
+  const taskLayout = (mine: readonly EvalSignature[]): Layout => {
+    const donor = mine.find((s) => sigDocs.get(s.file)?.target?.layout !== undefined) ?? mine[0]!;
+    const cached = layouts.get(donor.file);
+    if (cached !== undefined) return cached;
+    const path = options.layout ?? layoutFor(donor);
+    const layout = loadSignature(donor.file, path === undefined ? {} : { layoutPath: path }).layout;
+    layouts.set(donor.file, layout);
+    return layout;
+  };
+
   // One pool for every scan: worker threads start once, not per (image, row, signature).
   const pool = await createScanPool({ workers: options.workers === undefined ? defaultWorkerCount() : checkWorkers(options.workers) });
   const cells: EvalCell[] = [];
@@ -219,9 +233,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
             } else if (img.os === 'linux') {
               img.attackMethod = 'mutated-copy';
               say(`${img.label}: copying the image and rewriting ${row.label} on its hidden tasks`);
-              const layoutSig = mine.find((s) => layoutFor(s) === undefined && sigDocs.get(s.file)?.target?.layout !== undefined) ?? mine[0]!;
-              const layoutOpt = layoutFor(layoutSig);
-              const layout = loadSignature(layoutSig.file, layoutOpt === undefined ? {} : { layoutPath: layoutOpt }).layout;
+              const layout = taskLayout(mine);
               const m = mutateLinuxImageCopy(img.image, tmp, truth.objects, row.spec, layout, `kcarve-eval:${img.label}`);
               imagePath = m.path;
               objects = truth.objects.map((o) => (m.changed.has(o.pa) ? { ...o, mutations: [...o.mutations, ...m.changed.get(o.pa)!] } : o));
