@@ -67,6 +67,14 @@ describe('kcarve eval errors', () => {
     expect(await main(['eval', '--signature', tmp('nope.sig.json'), dir])).toBe(1);
     expect(stderr).toContain('nope.sig.json: no such file');
   });
+  it('refuses attacks on a real (not synthetic) Windows image before scanning anything', async () => {
+    const dir = tmp('real-windows');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'memory.raw'), new Uint8Array(4096));
+    writeFileSync(join(dir, 'truth.json'), JSON.stringify({ schema: 'kcarve-truth/1', os: 'windows', image: { raw: 'memory.raw' }, kernel: { build: 'win7sp1x64' }, tasks: [] }));
+    expect(await main(['eval', '--signature', 'signatures/windows/eprocess-win7sp1x64.sig.json', dir, '--attack', 'pool-tag'])).toBe(1);
+    expect(stderr).toBe(`kcarve: --attack: ${dir} is a real windows image; attacks are implemented for synthetic worlds and real Linux images only\n`);
+  });
   it('names the truth file and field of a broken truth.json', async () => {
     const dir = tmp('broken');
     mkdirSync(dir);

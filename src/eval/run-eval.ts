@@ -183,6 +183,12 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const oses = [...new Set(loaded.map((l) => l.img.os))];
   if (options.attack !== undefined && oses.length > 1) throw new UsageError(`--attack: the images mix ${oses.join(' and ')}; evaluate one OS at a time`);
   const rows: AttackRow[] = options.attack === undefined ? [NONE_ROW] : parseAttackRows(options.attack, oses[0]!);
+  if (rows.length > 1) {
+    const unsupported = loaded.find((l) => l.params === undefined && l.img.os !== 'linux');
+    if (unsupported !== undefined) {
+      throw new UsageError(`--attack: ${unsupported.img.dir} is a real ${unsupported.img.os} image; attacks are implemented for synthetic worlds and real Linux images only`);
+    }
+  }
   for (const s of sigs) {
     if (!loaded.some((l) => fits(s, l.img))) throw new UsageError(`--signature ${s.file}: targets ${s.os} ${s.build}, which none of the images is`);
   }
