@@ -62,7 +62,7 @@ describe('kcarve eval errors', () => {
     expect(stderr).toContain('needs at least one --signature FILE');
     stderr = '';
     expect(await main(['eval', '--signature', 'signatures/windows/eprocess-win7sp1x64.sig.json', dir])).toBe(1);
-    expect(stderr).toMatch(/eprocess-win7sp1x64\.sig\.json: targets windows win7sp1x64, which none of the images is/);
+    expect(stderr).toMatch(/eprocess-win7sp1x64\.sig\.json: targets windows \S+, which none of the images is/);
     stderr = '';
     expect(await main(['eval', '--signature', tmp('nope.sig.json'), dir])).toBe(1);
     expect(stderr).toContain('nope.sig.json: no such file');
@@ -71,7 +71,7 @@ describe('kcarve eval errors', () => {
     const dir = tmp('real-windows');
     mkdirSync(dir);
     writeFileSync(join(dir, 'memory.raw'), new Uint8Array(4096));
-    writeFileSync(join(dir, 'truth.json'), JSON.stringify({ schema: 'kcarve-truth/1', os: 'windows', image: { raw: 'memory.raw' }, kernel: { build: 'win7sp1x64' }, tasks: [] }));
+    writeFileSync(join(dir, 'truth.json'), JSON.stringify({ schema: 'kcarve-truth/1', os: 'windows', image: { raw: 'memory.raw' }, kernel: { build: 'win7sp1x64', release: '6.1.7601.17514' }, tasks: [] }));
     expect(await main(['eval', '--signature', 'signatures/windows/eprocess-win7sp1x64.sig.json', dir, '--attack', 'pool-tag'])).toBe(1);
     expect(stderr).toBe(`kcarve: --attack: ${dir} is a real windows image; attacks are implemented for synthetic worlds and real Linux images only\n`);
   });

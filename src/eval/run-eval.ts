@@ -65,6 +65,8 @@ export interface EvalImage {
   image: string;
   os: string;
   build: string;
+  /** The kernel's release, when the truth names it apart from the build (Windows: 6.1.7601.17514). */
+  release: string;
   synthetic: boolean;
   /** How attack rows were applied to this image. */
   attackMethod: 'regenerated' | 'mutated-copy' | 'none';
@@ -145,8 +147,13 @@ function imageFileOf(dir: string, truth: TruthFile): string {
   return path;
 }
 
-/** Does a signature for (os, build) apply to an image of (os, build)? "generic" fits any build. */
-const fits = (s: EvalSignature, img: EvalImage): boolean => s.os === img.os && (s.build === 'generic' || img.os === 'linux' || s.build === img.build);
+/**
+ * Does a signature for (os, build) apply to an image? "generic" fits any build, a Linux
+ * signature any Linux image (its layout decides); a Windows signature names its build
+ * by name (win7sp1x64) or by release (6.1.7601.17514, as kcarve train writes it).
+ */
+const fits = (s: EvalSignature, img: EvalImage): boolean =>
+  s.os === img.os && (s.build === 'generic' || img.os === 'linux' || s.build === img.build || s.build === img.release);
 
 export async function runEval(options: EvalOptions): Promise<EvalResult> {
   if (options.signatures.length === 0) throw new UsageError('kcarve eval needs at least one --signature FILE');
@@ -172,6 +179,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
       os: truth.os,
       // Windows truth names the build (win7sp1x64) apart from the release (6.1.7601…).
       build: typeof (raw['kernel'] as Record<string, unknown> | undefined)?.['build'] === 'string' ? ((raw['kernel'] as Record<string, string>)['build'] as string) : truth.release,
+      release: truth.release,
       synthetic,
       attackMethod: 'none',
     };
