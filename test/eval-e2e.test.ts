@@ -50,7 +50,7 @@ describe('kcarve eval on a synthetic world', () => {
 
   it('scores both signatures on the unattacked world', () => {
     expect(r.attacks).toEqual(['none', 'pid']);
-    expect(r.images[0]).toMatchObject({ synthetic: true, attackMethod: 'regenerated', os: 'linux' });
+    expect(r.images[0]).toMatchObject({ synthetic: true, attackMethod: 'regenerated', os: 'linux', truthSha256: sha(join(worldDir, 'truth.json')) });
     const ours = pooled(r, 'none', 'debian-6.1.0-57-amd64');
     const theirs = pooled(r, 'none', 'baseline-volatility-psscan');
     const truth = loadTruth(join(worldDir, 'truth.json'));

@@ -12,6 +12,7 @@
 //    task_structs are rewritten in the copy (./image-attack.ts);
 //  - real Windows images: not implemented (there are none yet), a UsageError says so.
 // The input image is never written. Temporary copies are removed after their row.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -68,6 +69,8 @@ export interface EvalImage {
   /** The kernel's release, when the truth names it apart from the build (Windows: 6.1.7601.17514). */
   release: string;
   synthetic: boolean;
+  /** sha256 of its truth.json (the image files are not hashed: they are large). */
+  truthSha256: string;
   /** How attack rows were applied to this image. */
   attackMethod: 'regenerated' | 'mutated-copy' | 'none';
 }
@@ -131,12 +134,13 @@ function readSigDoc(file: string): SigDoc {
 const sigLabel = (file: string): string => basename(file).replace(/\.sig\.json$|\.json$/, '');
 
 /** The truth file of `dir`; UsageErrors name the directory. */
-export function truthOfDir(dir: string): { truth: TruthFile; raw: Record<string, unknown> } {
+export function truthOfDir(dir: string): { truth: TruthFile; raw: Record<string, unknown>; sha256: string } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir}: not a directory (kcarve eval takes directories holding an image and its truth.json)`);
   const file = join(dir, 'truth.json');
   if (!existsSync(file)) throw new UsageError(`${dir}: no truth.json in this directory (kcarve eval needs the image's ground truth, schema kcarve-truth/1)`);
   const truth = loadTruth(file);
-  return { truth, raw: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> };
+  const text = readFileSync(file, 'utf8');
+  return { truth, raw: JSON.parse(text) as Record<string, unknown>, sha256: createHash('sha256').update(text).digest('hex') };
 }
 
 function imageFileOf(dir: string, truth: TruthFile): string {
@@ -169,7 +173,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const sigDocs = new Map(sigs.map((s) => [s.file, readSigDoc(s.file)]));
 
   const loaded = options.dirs.map((dir) => {
-    const { truth, raw } = truthOfDir(dir);
+    const { truth, raw, sha256 } = truthOfDir(dir);
     const build = raw['build'] as { generator?: string; params?: Record<string, string | number | boolean> } | undefined;
     const synthetic = build?.generator === 'kcarve synth' && build.params !== undefined;
     const img: EvalImage = {
@@ -181,6 +185,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
       build: typeof (raw['kernel'] as Record<string, unknown> | undefined)?.['build'] === 'string' ? ((raw['kernel'] as Record<string, string>)['build'] as string) : truth.release,
       release: truth.release,
       synthetic,
+      truthSha256: sha256,
       attackMethod: 'none',
     };
     return { img, truth, params: synthetic ? build!.params! : undefined };

@@ -2,12 +2,12 @@
 // truth status with Wilson intervals, false positives per GB, scan time — side by side,
 // optionally under attack (the evasion matrix), with an HTML report. The library call
 // behind it is runEval (src/eval/run-eval.ts).
+import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ImageIOError, UsageError } from '../../errors.js';
 import { EVAL_FORMATS, type EvalFormat, renderEval } from '../../eval/format.js';
 import { writeEvalReport } from '../../eval/report-html.js';
 import { runEval } from '../../eval/run-eval.js';
-import { writeFileSync } from 'node:fs';
 
 const HELP = `
 What it does:
