@@ -24,6 +24,8 @@ import { judge } from '../src/signatures/edges.js';
 import { loadSignature } from '../src/signatures/load.js';
 import { scanRuns } from '../src/signatures/measure.js';
 import { evaluateAt } from '../src/signatures/reference.js';
+import { STATUSES, type ScoredHit, scoreHits } from '../src/eval/score.js';
+import { loadTruth } from '../src/train/truth-file.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
@@ -68,6 +70,7 @@ for (const dir of dirs) {
     tasks: TruthTask[];
   };
   const byPa = new Map(truth.tasks.map((t) => [Number(BigInt(t.pa)), t]));
+  const truthObjects = loadTruth(path.join(dir, 'truth.json')).objects;
   for (const which of ['raw', 'elf'] as const) {
     const file = truth.image[which];
     if (file === undefined) continue;
@@ -82,19 +85,9 @@ for (const dir of dirs) {
       const b = image.readPhys(pa, size);
       return evaluateAt(b, 0, b.length, program);
     };
-    const counts: Record<string, { found: number; total: number }> = {};
     let carveMismatches = 0;
     let rejected = 0;
-    let falsePositives = 0;
-    let unrecordedExited = 0;
-    const hitSet = new Set<number>(hits);
-    for (const t of truth.tasks) {
-      const intact = t.status !== 'exited' || (t.residue?.pid && t.residue.tgid && t.residue.comm);
-      if (!intact) continue;
-      const c = (counts[t.status] ??= { found: 0, total: 0 });
-      c.total += 1;
-      if (hitSet.has(Number(BigInt(t.pa)))) c.found += 1;
-    }
+    const scored: ScoredHit[] = [];
     for (const pa of hits) {
       const bytes = image.readPhys(pa, size);
       const v = judge(sig, bytes, pa, { space, matchesAt });
@@ -102,10 +95,8 @@ for (const dir of dirs) {
       const r = linuxSupport.carve(sig, bytes, pa, space);
       const t = byPa.get(pa);
       const status = t?.status ?? ((r.exitEvidence?.length ?? 0) > 0 ? 'unrecorded-exited' : 'false-positive');
-      if (t === undefined) {
-        if (status === 'unrecorded-exited') unrecordedExited += 1;
-        else falsePositives += 1;
-      } else if (r.pid !== t.pid || r.tgid !== t.tgid || r.comm !== t.comm || r.leader !== t.leader || (t.status !== 'exited' && r.ppid !== t.ppid)) {
+      scored.push({ pa, ...(r.exitEvidence === undefined ? {} : { exitEvidence: r.exitEvidence }) });
+      if (t !== undefined && (r.pid !== t.pid || r.tgid !== t.tgid || r.comm !== t.comm || r.leader !== t.leader || (t.status !== 'exited' && r.ppid !== t.ppid))) {
         carveMismatches += 1;
       }
       const ev = evidenceByStatus.get(status) ?? new Map<string, number>();
@@ -119,13 +110,14 @@ for (const dir of dirs) {
     const walked = new Set(walk.entries.map((e) => e.pa as number));
     const walkEqual = walked.size === onList.length && onList.every((p) => walked.has(p));
     const baseHits = scanRuns(image, baseline.program('x86-64-4'), { maxHits: 1 << 26 });
-    const baseFound: Record<string, number> = {};
-    let baseFp = 0;
-    for (const pa of baseHits) {
-      const t = byPa.get(pa);
-      if (t) baseFound[t.status] = (baseFound[t.status] ?? 0) + 1;
-      else baseFp += 1;
-    }
+    // found / total per status and the hits truth does not list: src/eval/score.ts, the
+    // same scoring kcarve eval reports (exited objects count when their residue is intact).
+    const score = scoreHits(truthObjects, scored, image.mappedSize, { strict: false });
+    const counts = Object.fromEntries(STATUSES.filter((st) => score.byStatus[st].total > 0).map((st) => [st, { found: score.byStatus[st].found, total: score.byStatus[st].total }]));
+    const { falsePositives, unrecordedExited } = score;
+    const baseScore = scoreHits(truthObjects, baseHits.map((pa) => ({ pa })), image.mappedSize, { strict: true });
+    const baseFound = Object.fromEntries(STATUSES.map((st) => [st, baseScore.byStatus[st].found]));
+    const baseFp = baseScore.falsePositives;
     const discovery = {
       pageOffsetBase: info.pageOffsetBase === truth.layout['page_offset_base'],
       initTopPgt: info.dtb === truth.layout['init_top_pgt_pa'],

@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WINDOWS_BUILDS, type WindowsBuild, windowsBaselinePath, windowsSignaturePath } from '../src/os/windows/index.js';
-import { openWindowsTruth, scoreRecords, type RecordScore, type StatusScore } from '../src/os/windows/measure-signature.js';
+import { type HitScore, scoreHits } from '../src/eval/score.js';
+import { openWindowsTruth, scoreRecords, type RecordScore } from '../src/os/windows/measure-signature.js';
+import { loadTruth } from '../src/train/truth-file.js';
 import { windowsKernelSpace } from '../src/os/windows/kernel-space.js';
 import { runScan } from '../src/scan/index.js';
 import { synthesize } from '../src/synth/synthesize.js';
@@ -26,9 +28,11 @@ const MATRIX = ['pool-tag', 'dispatcher-type', 'dispatcher-size', 'create-time-z
 const attacks = ['', ...opt('--attacks', [...MATRIX, 'pool-tag,name-first-byte,create-time-zero'].join(';')).split(';')];
 const world = { procs: 40, threads: 8, hidden: 4, exited: 8, decoys: 12 };
 
-const cell = (s: StatusScore): string => `${s.found}/${s.total}`;
-const row = (attack: string, who: string, s: RecordScore): string =>
-  `| ${attack || '(none)'} | ${who} | ${cell(s.live)} | ${cell(s.hidden)} | ${cell(s.terminated)} | ${cell(s.freed)} | ${s.freedBroken.found}/${s.freedBroken.total} | ${s.falsePositives} |`;
+const cell = (s: { found: number; total: number }): string => `${s.found}/${s.total}`;
+// live, hidden and false positives as kcarve eval scores them (src/eval/score.ts); the
+// exited objects split by Windows exit kind (terminated / freed) from scoreRecords.
+const row = (attack: string, who: string, e: HitScore, s: RecordScore): string =>
+  `| ${attack || '(none)'} | ${who} | ${cell(e.byStatus.live)} | ${cell(e.byStatus.hidden)} | ${cell(s.terminated)} | ${cell(s.freed)} | ${s.freedBroken.found}/${s.freedBroken.total} | ${e.falsePositives} |`;
 
 const tmp = mkdtempSync(join(tmpdir(), 'kcarve-winscan-'));
 try {
@@ -42,6 +46,7 @@ try {
       const out = join(tmp, `${build}-${attack.replace(/[^a-z0-9]+/g, '_') || 'none'}`);
       synthesize({ os: 'windows', build, seed, size, ...world, ...(attack ? { attack } : {}), out });
       const truth = openWindowsTruth(out);
+      const truthObjects = loadTruth(join(out, 'truth.json')).objects;
       for (const [who, sig] of [
         ['kcarve', windowsSignaturePath(build)],
         ['vol3-psscan', windowsBaselinePath(build)],
@@ -50,7 +55,8 @@ try {
         const r = await runScan({ image: join(out, 'memory.raw'), os: 'windows', signature: sig, workers: 0 });
         const ms = performance.now() - t0;
         const s = scoreRecords(truth, r.records);
-        console.log(row(attack, who, s));
+        const e = scoreHits(truthObjects, r.records, r.image.mappedSize, { strict: true });
+        console.log(row(attack, who, e, s));
         if (attack === '' && who === 'kcarve') {
           const space = windowsKernelSpace(truth.image, r.kernel!);
           const rm = space.reverseMap().stats;

@@ -55,3 +55,5 @@ export { classifyTrial, type Outcome, type TrialObservation } from './fuzz/class
 export { MUTATION_KINDS, type MutationKind } from './fuzz/mutations.js';
 // Signature training (issue 6) and the truth/scan plumbing evaluation reuses.
 export * from './train/index.js';
+// Evaluation (issue 6): signatures against ground truth, the evasion matrix, reports.
+export * from './eval/index.js';

@@ -12,6 +12,7 @@ export type RegisterCommand = (program: Command) => void;
 export const commandLoaders: Record<string, () => Promise<{ register: RegisterCommand }>> = {
   dataset: () => import('./dataset.js'),
   demo: () => import('./demo.js'),
+  eval: () => import('./eval.js'),
   fuzz: () => import('./fuzz.js'),
   info: () => import('./info.js'),
   layout: () => import('./layout.js'),
