@@ -96,7 +96,9 @@ describe('kcarve fuzz on a real guest', () => {
     }
   }, 240_000);
 
-  it("live evasion with the shipped campaign: kcarve's trained signature still finds the hidden, mutated process", async () => {
+  // One retry: the rare stall above is the guest's, under host load, not the scanner's; a
+  // second run boots a fresh guest and must pass every assertion again.
+  it("live evasion with the shipped campaign: kcarve's trained signature still finds the hidden, mutated process", { timeout: 150_000, retry: 1 }, async () => {
     const shipped = loadRobustness(SHIPPED_ROBUSTNESS);
     const out = mkdtempSync(join(tmpdir(), 'kfz-evade-live-'));
     try {
@@ -154,5 +156,5 @@ describe('kcarve fuzz on a real guest', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  }, 150_000);
+  });
 });
