@@ -1,9 +1,10 @@
-// A partial scan through the CLI: the output is still written, stderr names every part
+// A partial scan through the CLI: the output is still written, io.stderr names every part
 // of the image that was not covered and why, and the exit status is 2. The library's
 // partial results are tested in scan-engine.test.ts; here runScan returns one.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { phys } from '../src/addr.js';
 import type { ScanResult } from '../src/scan/run-scan.js';
+import { captureStdio } from './helpers/capture-stdio.js';
 
 const partial: ScanResult = {
   schema: 'kcarve-scan/1',
@@ -43,29 +44,15 @@ vi.mock('../src/scan/run-scan.js', async (importOriginal) => ({
 
 const { main } = await import('../src/cli/main.js');
 
-let stdout = '';
-let stderr = '';
-beforeEach(() => {
-  stdout = '';
-  stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureStdio();
 
 describe('kcarve scan with a partial result', () => {
-  it('writes what it found, names what it missed on stderr, and exits with 2', async () => {
+  it('writes what it found, names what it missed on io.stderr, and exits with 2', async () => {
     expect(await main(['scan', '/img/memory.elf', '--format', 'jsonl'])).toBe(2);
-    expect(stdout).toBe(
+    expect(io.stdout).toBe(
       '{"pa":"0x1040","pid":7,"tgid":7,"comm":"sshd","confidence":1,"edges":{"self":"held"},"exit_evidence":[]}\n',
     );
-    expect(stderr).toBe(
+    expect(io.stderr).toBe(
       'kcarve: partial result: 1 part(s) of the image were not covered; the output above lacks them:\n' +
         '  value pass, unreadable: could not read physical [0x100000, 0x200000): /img/memory.elf at offset 0x1ff000: read failed (EIO)\n',
     );
@@ -73,7 +60,7 @@ describe('kcarve scan with a partial result', () => {
 
   it('json output carries the missed ranges too', async () => {
     expect(await main(['scan', '/img/memory.elf', '--format', 'json'])).toBe(2);
-    const doc = JSON.parse(stdout);
+    const doc = JSON.parse(io.stdout);
     expect(doc.complete).toBe(false);
     expect(doc.missed).toEqual([
       {

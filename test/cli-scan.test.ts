@@ -5,31 +5,18 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { phys } from '../src/addr.js';
 import { progressLine } from '../src/cli/progress-bar.js';
 import { main } from '../src/cli/main.js';
 import { useTmpDir } from './helpers/images.js';
 import { FAKE_OS_MODULE, TOY_LAYOUT, TOY_SIGNATURE, buildWorld } from './helpers/scan-world.js';
+import { captureStdio } from './helpers/capture-stdio.js';
 
 const tmp = useTmpDir('cli-scan');
 const FAKE_OS = fileURLToPath(FAKE_OS_MODULE);
 
-let stdout = '';
-let stderr = '';
-beforeEach(() => {
-  stdout = '';
-  stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureStdio();
 
 /** Five objects: init, a live leader and its thread, a hidden and an exited process; one decoy. */
 function tiny(name: string) {
@@ -56,8 +43,8 @@ describe('kcarve xview / scan / pslist output', () => {
   it('xview --format csv', async () => {
     const w = tiny('csv.elf');
     expect(await main(['xview', w.path, ...common, '--format', 'csv'])).toBe(0);
-    expect(stderr).toBe('');
-    expect(stdout).toBe(
+    expect(io.stderr).toBe('');
+    expect(io.stdout).toBe(
       [
         'pa,va,pid,tgid,ppid,comm,status,leader,state,start_time,exit_time,dtb,confidence,constraints_held,edges_held,edges_failed,edges_unreadable,exit_evidence,tampered,seen_by,why,warnings',
         "0x2e90,0xffff888000002e90,2,2,0,hidden-2,hidden,true,R,0x1e8480,,,0.6666666666666666,5,self;parent,tasks.next.prev,,,,scan,alive (no exit evidence) and not reached by the kernel's process list,",
@@ -73,7 +60,7 @@ describe('kcarve xview / scan / pslist output', () => {
   it('xview --format jsonl: one task per line', async () => {
     const w = tiny('jsonl.elf');
     expect(await main(['xview', w.path, ...common, '--format', 'jsonl'])).toBe(0);
-    const lines = stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = io.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.pa, l.status])).toEqual([
       ['0x2e90', 'hidden'],
       ['0x80b0', 'live'],
@@ -81,7 +68,7 @@ describe('kcarve xview / scan / pslist output', () => {
       ['0x8ee0', 'exited'],
       ['0x8f70', 'live'],
     ]);
-    expect(stdout.split('\n')[3]).toBe(
+    expect(io.stdout.split('\n')[3]).toBe(
       '{"pa":"0x8ee0","va":"0xffff888000008ee0","pid":3,"tgid":3,"ppid":1,"comm":"exited-3","status":"exited","leader":true,' +
         '"state":"X (dead)","start_time":"0x2dc6c0","constraints_held":5,"confidence":0.6666666666666666,' +
         '"edges":{"self":"held","tasks.next.prev":"failed","parent":"held"},"exit_evidence":["state 0x10 has the dead bit 0x10"],' +
@@ -111,7 +98,7 @@ describe('kcarve xview / scan / pslist output', () => {
       edges: { self: 'held', 'tasks.next.prev': 'status' in extra || comm.startsWith('hidden') ? 'failed' : 'held', parent: 'held' },
       exit_evidence: 'status' in extra ? ['state 0x10 has the dead bit 0x10'] : [],
     });
-    expect(JSON.parse(stdout)).toEqual({
+    expect(JSON.parse(io.stdout)).toEqual({
       schema: 'kcarve-scan/1',
       kcarve_version: '0.1.0',
       image: {
@@ -170,7 +157,7 @@ describe('kcarve xview / scan / pslist output', () => {
   it('pslist --format table', async () => {
     const w = tiny('table.elf');
     expect(await main(['pslist', w.path, ...common])).toBe(0);
-    expect(stdout).toBe(
+    expect(io.stdout).toBe(
       [
         `image      ${w.path} (elf-core, 12.0 KiB in 2 run(s))`,
         'signature  toy-proc 1.0.0 (fake proc), OS support fake',
@@ -189,7 +176,7 @@ describe('kcarve xview / scan / pslist output', () => {
     const w = tiny('out.elf');
     const out = tmp('out.csv');
     expect(await main(['scan', w.path, ...common, '--format', 'csv', '--out', out])).toBe(0);
-    expect(stdout).toBe('');
+    expect(io.stdout).toBe('');
     expect(readFileSync(out, 'utf8').split('\r\n')[4]).toBe(
       '0x8ee0,0xffff888000008ee0,3,3,1,exited-3,exited,true,X (dead),0x2dc6c0,,,0.6666666666666666,5,self;parent,tasks.next.prev,,state 0x10 has the dead bit 0x10,,,,',
     );
@@ -206,28 +193,28 @@ describe('kcarve scan: usage and help', () => {
   ])('%j is a usage error (exit 1)', async (args, message) => {
     const w = tiny(`usage-${args[1]}.elf`);
     expect(await main(['scan', w.path, '--os-module', FAKE_OS, ...args])).toBe(1);
-    if (typeof message === 'string') expect(stderr).toBe(message);
-    else expect(stderr).toMatch(message);
-    expect(stdout).toBe('');
+    if (typeof message === 'string') expect(io.stderr).toBe(message);
+    else expect(io.stderr).toMatch(message);
+    expect(io.stdout).toBe('');
   });
 
   it('an unknown --format is refused by the parser (exit 1)', async () => {
     expect(await main(['scan', 'x.elf', '--format', 'xml'])).toBe(1);
-    expect(stderr).toContain(`argument 'xml' is invalid. Allowed choices are table, json, jsonl, csv.`);
+    expect(io.stderr).toContain(`argument 'xml' is invalid. Allowed choices are table, json, jsonl, csv.`);
   });
 
   it('a missing image is bad input (exit 2), named in the message', async () => {
     expect(await main(['scan', tmp('absent.elf'), ...common, '--signature', TOY_SIGNATURE])).toBe(2);
-    expect(stderr).toMatch(/^kcarve: .*absent\.elf: /);
+    expect(io.stderr).toMatch(/^kcarve: .*absent\.elf: /);
   });
 
   it('--help teaches: what it does, and examples', async () => {
     for (const cmd of ['scan', 'pslist', 'xview']) {
-      stdout = '';
+      io.stdout = '';
       expect(await main([cmd, '--help'])).toBe(0);
-      expect(stdout).toContain('Examples:\n');
-      expect(stdout).toContain(`  kcarve ${cmd} memory.elf\n`);
-      expect(stdout).toContain('Exit status: 0 ok; 1 bad command line; 2 unreadable or malformed input, or a partial');
+      expect(io.stdout).toContain('Examples:\n');
+      expect(io.stdout).toContain(`  kcarve ${cmd} memory.elf\n`);
+      expect(io.stdout).toContain('Exit status: 0 ok; 1 bad command line; 2 unreadable or malformed input, or a partial');
     }
   });
 });
