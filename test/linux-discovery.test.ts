@@ -64,6 +64,9 @@ describe('Linux discovery on a synthetic kernel', () => {
     const info = discoverLinux(k.image, sig, hits, {});
     expect(info).toMatchObject({ pagingLevels: 5, pointerMode: 'x86-64-5', pageOffsetBase: `0x${MINI_POB_L5.toString(16)}`, dtb: `0x${MINI.initTopPgt.toString(16)}` });
     expect(info.evidence[1]).toMatch(/^5-level paging: mm->pgd of the candidate at 0x600000 0x100000 maps 0xff11234000000000 to physical 0/);
+    // init_task's tasks.next is a 5-level direct-map pointer, below the 4-level kernel half
+    // (a held-out real 5-level image lost swapper/0 to a 4-level test here).
+    expect(info.linux?.initTask?.pa).toBe(`0x${MINI.initTaskPa.toString(16)}`);
   });
 
   it('uses a page_offset_base hint and says whether the self-pointers agree', () => {

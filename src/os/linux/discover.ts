@@ -20,6 +20,7 @@ import type { PhysicalReader } from '../../layers/physical.js';
 import type { Signature } from '../../signatures/load.js';
 import type { DiscoveryHints, KernelSpaceInfo, LinuxSpaceInfo } from '../types.js';
 import { findFreelistKey } from './freelist.js';
+import { KERNEL_BASE } from '../../signatures/reference.js';
 import { KERNEL_HALF_L4, PF_IDLE, START_KERNEL_MAP } from './kernel-facts.js';
 import { LinuxKernelSpace } from './kernel-space.js';
 import { describeRanges, findInitTopPgt, kernelImageMappings, pagingMode, verifyRoot, type KernelImageMap } from './page-tables.js';
@@ -252,7 +253,9 @@ function idleTaskAt(space: LinuxKernelSpace, t: TaskLayout, va: bigint): PhysAdd
     const end = Math.max(t.pid.offset + t.pid.size, t.flags.offset + t.flags.size, t.tasks.offset + t.tasks.size);
     const o = { pa, bytes: space.readPhys(pa, end) };
     const next = readU(o.bytes, t.tasks.offset + t.listNext, 8) ?? 0n;
-    return isImageObject(o, t) && next >= KERNEL_HALF_L4 ? pa : undefined;
+    // tasks.next is a kernel pointer of the space's own paging depth: under 5-level
+    // paging the next task sits in a direct map below the 4-level kernel half.
+    return isImageObject(o, t) && next >= KERNEL_BASE[space.pointerMode] ? pa : undefined;
   } catch (err) {
     if (err instanceof InvalidAddressError || err instanceof RangeError) return undefined;
     throw err;
