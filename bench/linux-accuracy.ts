@@ -67,6 +67,7 @@ for (const dir of dirs) {
   const truth = JSON.parse(readFileSync(path.join(dir, 'truth.json'), 'utf8')) as {
     layout: Record<string, string>;
     image: { raw?: string; elf?: string };
+    kernel: { paging_levels?: number };
     tasks: TruthTask[];
   };
   const byPa = new Map(truth.tasks.map((t) => [Number(BigInt(t.pa)), t]));
@@ -76,7 +77,9 @@ for (const dir of dirs) {
     if (file === undefined) continue;
     const image = openImage(path.join(dir, file));
     const started = Date.now();
-    const program = sig.program('x86-64-4');
+    // The image's own pointer mode: a 4-level kptr test rejects every 5-level pointer.
+    const mode = truth.kernel.paging_levels === 5 ? 'x86-64-5' : 'x86-64-4';
+    const program = sig.program(mode);
     const hits = scanRuns(image, program);
     const scanMs = Date.now() - started;
     const info = linuxSupport.discover(image, sig, hits, {});
@@ -109,7 +112,7 @@ for (const dir of dirs) {
     const onList = truth.tasks.filter((t) => t.on_tasks_list).map((t) => Number(BigInt(t.pa)));
     const walked = new Set(walk.entries.map((e) => e.pa as number));
     const walkEqual = walked.size === onList.length && onList.every((p) => walked.has(p));
-    const baseHits = scanRuns(image, baseline.program('x86-64-4'), { maxHits: 1 << 26 });
+    const baseHits = scanRuns(image, baseline.program(mode), { maxHits: 1 << 26 });
     // found / total per status and the hits truth does not list: src/eval/score.ts, the
     // same scoring kcarve eval reports (exited objects count when their residue is intact).
     const score = scoreHits(truthObjects, scored, image.mappedSize, { strict: false });

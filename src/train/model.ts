@@ -15,7 +15,7 @@ import { type PositiveSet, findEdgeSites } from './edge-sites.js';
 import { fastTest } from './fast-eval.js';
 import type { Candidate } from './invariants.js';
 import type { NativeImages } from './native-scan.js';
-import { type PointerShape, isKernelPointer } from './pointer-shape.js';
+import { type PointerShape, commonShape, isKernelPointer } from './pointer-shape.js';
 import type { RobustnessFile } from './robustness.js';
 import { type Selection, programOf, selectConstraints } from './select.js';
 import { type SlotSet, slotsOf } from './slots.js';
@@ -173,11 +173,11 @@ export function trainModel(images: readonly TrainingImage[], cfg: ModelConfig): 
   };
   const { layout, type } = cfg;
   if (!layout.hasType(type)) throw new UsageError(`--type ${type}: not a type of layout ${layout.file}`);
-  const shape = images[0]!.shape;
-  for (const img of images) {
-    if (img.shape.os !== shape.os || img.shape.mode !== shape.mode) {
-      throw new UsageError(`${img.dir}: ${img.shape.os} ${img.shape.mode} does not match ${images[0]!.dir} (${shape.os} ${shape.mode}); train one OS and pointer mode at a time`);
-    }
+  const shape = commonShape(images.map((img) => img.shape));
+  if (shape === undefined) {
+    const first = images[0]!;
+    const other = images.find((img) => commonShape([first.shape, img.shape]) === undefined)!;
+    throw new UsageError(`${other.dir}: ${other.shape.os} ${other.shape.mode} does not match ${first.dir} (${first.shape.os} ${first.shape.mode}); train one OS and pointer width at a time (Linux 4- and 5-level paging may mix)`);
   }
   const sizes = images.map((img) => truthObjectSize(img.truth, type)).filter((s): s is number => s !== undefined);
   const objectSize = Math.min(layout.sizeOf(type), ...sizes);

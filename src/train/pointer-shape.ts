@@ -87,6 +87,24 @@ export function pointerShapeFor(os: 'linux' | 'windows', pointerSize: number, pa
   return { os, mode, width: 8, regions: five ? LINUX_5 : LINUX_4 };
 }
 
+/**
+ * The one shape a set of training images shares, or undefined if they cannot train
+ * together (another OS or pointer width). Linux x86-64 images of 4- and 5-level paging
+ * train together under the 5-level shape: each of its regions contains the 4-level one
+ * of the same name (mm.rst: the 5-level user space, kernel half and KASLR window extend
+ * the 4-level ones; the kernel image and modules do not move), so a range learned under
+ * it holds on both kinds of kernel.
+ */
+export function commonShape(shapes: readonly PointerShape[]): PointerShape | undefined {
+  const first = shapes[0];
+  if (first === undefined) return undefined;
+  if (shapes.some((s) => s.os !== first.os || s.width !== first.width)) return undefined;
+  const modes = new Set(shapes.map((s) => s.mode));
+  if (modes.size === 1) return first;
+  if (first.os === 'linux' && [...modes].every((m) => m === 'x86-64-4' || m === 'x86-64-5')) return pointerShapeFor('linux', 8, 5);
+  return undefined;
+}
+
 /** Is `v` a kernel-half pointer for this shape (the matcher's kptr test)? */
 export function isKernelPointer(shape: PointerShape, v: bigint): boolean {
   return v >= KERNEL_BASE[shape.mode] && (shape.width === 8 || v <= 0xffff_ffffn);
