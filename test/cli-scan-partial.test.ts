@@ -13,7 +13,7 @@ const partial: ScanResult = {
   signature: { name: 'toy-proc', version: '1.0.0', file: '/sig.json', sha256: '00', target: { os: 'linux', type: 'proc' }, layout: '/l.json', baseline: false },
   os: 'fake',
   kernel: { os: 'linux', pointerMode: 'x86-64-4', pagingLevels: 4, pageOffsetBase: '0xffff888000000000', evidence: [] },
-  options: { workers: 2, chunkSize: 0x100000, io: 'map' },
+  options: { workers: 2, chunkSize: 0x100000, io: 'read' },
   records: [{ pa: phys(0x1040), pid: 7, tgid: 7, comm: 'sshd', edges: [{ name: 'self', outcome: 'held' }], confidence: 1, exitEvidence: [] }],
   stats: {
     chunks: 2,

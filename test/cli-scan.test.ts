@@ -121,7 +121,7 @@ describe('kcarve xview / scan / pslist output', () => {
         baseline: false,
       },
       os: 'fake',
-      options: { workers: 0, chunk_size: 4096, io: 'map' },
+      options: { workers: 0, chunk_size: 4096, io: 'read' },
       kernel: {
         os: 'linux',
         pointer_mode: 'x86-64-4',

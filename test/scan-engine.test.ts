@@ -98,7 +98,7 @@ describe('runScan', () => {
     expect(r.image).toMatchObject({ path: w.path, format: 'elf-core', runs: 4, mappedSize: 0x3f000 + 0x60000 + 0x20000 + 0x30000 });
     expect(r.image.hash).toMatchObject({ mode: 'edges', firstMib: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(r.signature).toMatchObject({ name: 'toy-proc', version: '1.0.0', file: TOY_SIGNATURE, baseline: false });
-    expect(r.options).toEqual({ workers: 0, chunkSize: 0x8000, io: 'map' });
+    expect(r.options).toEqual({ workers: 0, chunkSize: 0x8000, io: 'read' });
   });
 
   it('gives identical results with 0, 1, 2 and 3 workers and any chunk size', async () => {

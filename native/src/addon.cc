@@ -53,7 +53,7 @@ enum class Io { Map, Read };
 struct ScanOptions {
   uint64_t maxHits = kDefaultMaxHits;
   bool simd = true;
-  Io io = Io::Map;  // see ScanOptions.io in src/native/types.ts
+  Io io = Io::Read;
 };
 
 ScanOptions parseOptions(Napi::Env env, const Napi::Value& v) {

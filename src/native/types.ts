@@ -36,13 +36,10 @@ export interface ScanOptions {
   simd?: boolean;
   /**
    * How scan() gets the bytes (scanBuffer ignores it); results are identical.
-   * 'map' (default): read the mapping directly, SIGBUS-guarded, its pages populated
-   * ahead of each range with MADV_POPULATE_READ (native/src/addon.cc populate). 'read':
-   * pread() in 256 KiB blocks into a page-aligned buffer, then scan it. bench/throughput
-   * (paired with a readSync pass, one worker, a first pass over a fresh mapping, on an
-   * idle machine, readSync at 21–25 GB/s): 'map' 88–95 % / 64–74 % / 90–103 % of
-   * readSync for the u64-mask align-64, u64-mask align-8 and u32-eq programs, 'read'
-   * 64 % / 37 % / 58 % (its copy costs about as much as the read itself).
+   * 'read' (default): pread() in 256 KiB blocks into a page-aligned buffer --
+   * the fastest for one pass over an image (each page of a fresh mapping costs
+   * a first-touch fault; see native/src/read_scan.h). 'map': read the mapping
+   * directly, SIGBUS-guarded -- faster when the same mapping is scanned again.
    */
   io?: 'map' | 'read';
 }

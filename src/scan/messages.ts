@@ -55,7 +55,7 @@ export interface ValueTask {
   /** Names the signature in the matcher's error messages. */
   programSource: string;
   chunk: Chunk;
-  /** How the matcher gets the bytes (ScanOptions.io in src/native/types.ts); default 'map'. */
+  /** How the matcher gets the bytes (ScanOptions.io in src/native/types.ts); default 'read'. */
   io?: 'read' | 'map';
 }
 

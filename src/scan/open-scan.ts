@@ -44,7 +44,7 @@ export interface RunScanOptions {
   truth?: string;
   /** How the image is hashed for the result (default 'edges'). */
   hash?: HashMode;
-  /** How the matcher reads the image (default 'map'; see ScanOptions.io in src/native/types.ts). */
+  /** How the matcher reads the image (default 'read'; see ScanOptions.io in src/native/types.ts). */
   io?: 'read' | 'map';
   /** Module URL of the task handler instead of the scan worker (tests inject failures). */
   workerEntry?: string;

@@ -105,7 +105,7 @@ export function startIdentity(scan: OpenScan, hashMode: RunScanOptions['hash']):
     },
     signature: signatureIdentity(scan.sig),
     os: scan.target.plugin.name,
-    options: { workers: scan.workers, chunkSize: scan.chunkSize, io: scan.session.options.io ?? 'map' },
+    options: { workers: scan.workers, chunkSize: scan.chunkSize, io: scan.session.options.io ?? 'read' },
   });
 }
 
