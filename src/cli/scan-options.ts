@@ -89,6 +89,16 @@ export function progressBarFor(o: ScanCliOptions): ProgressBar | undefined {
 }
 
 /** Write the command's output to --out or stdout. */
+/** Runs `run` on the image with the command line's scan options, a progress bar on stderr while it works. */
+export async function runWithProgress<T>(image: string, o: ScanCliOptions, run: (options: RunScanOptions) => Promise<T>): Promise<T> {
+  const bar = progressBarFor(o);
+  try {
+    return await run(scanOptionsFrom(image, o, bar));
+  } finally {
+    bar?.clear();
+  }
+}
+
 export function writeOutput(text: string, o: ScanCliOptions): void {
   if (o.out === undefined) {
     process.stdout.write(text);

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { taskJson } from '../../scan/json.js';
 import { runPslist } from '../../views/pslist.js';
 import { COLUMNS, identityLines, render, renderTable } from '../render-results.js';
-import { type ScanCliOptions, addScanOptions, failIfPartial, progressBarFor, scanOptionsFrom, writeOutput } from '../scan-options.js';
+import { type ScanCliOptions, addScanOptions, failIfPartial, runWithProgress, writeOutput } from '../scan-options.js';
 import { SHARED_HELP } from './scan-help.js';
 
 const HELP_AFTER = `
@@ -28,13 +28,7 @@ export function register(program: Command): void {
   addScanOptions(cmd)
     .addHelpText('after', HELP_AFTER)
     .action(async (image: string, opts: ScanCliOptions) => {
-      const bar = progressBarFor(opts);
-      let result;
-      try {
-        result = await runPslist(scanOptionsFrom(image, opts, bar));
-      } finally {
-        bar?.clear();
-      }
+      const result = await runWithProgress(image, opts, runPslist);
       const tasks = result.records.map((r) => taskJson(r, 'live'));
       const { records: _records, ...run } = result;
       const table = (): string =>

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { taskJson } from '../../scan/json.js';
 import { runScan } from '../../scan/run-scan.js';
 import { COLUMNS, identityLines, render, renderTable } from '../render-results.js';
-import { type ScanCliOptions, addScanOptions, failIfPartial, progressBarFor, scanOptionsFrom, writeOutput } from '../scan-options.js';
+import { type ScanCliOptions, addScanOptions, failIfPartial, runWithProgress, writeOutput } from '../scan-options.js';
 import { SHARED_HELP } from './scan-help.js';
 import { timePhase } from '../../timing.js';
 
@@ -39,13 +39,7 @@ export function register(program: Command): void {
   addScanOptions(cmd)
     .addHelpText('after', HELP_AFTER)
     .action(async (image: string, opts: ScanCliOptions) => {
-      const bar = progressBarFor(opts);
-      let result;
-      try {
-        result = await runScan(scanOptionsFrom(image, opts, bar));
-      } finally {
-        bar?.clear();
-      }
+      const result = await runWithProgress(image, opts, runScan);
       const tasks = result.records.map((r) => taskJson(r));
       const { records: _records, ...run } = result;
       const s = result.stats;

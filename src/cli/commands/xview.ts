@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { rowJson } from '../../scan/json.js';
 import { runXview } from '../../views/xview.js';
 import { COLUMNS, identityLines, render, renderTable } from '../render-results.js';
-import { type ScanCliOptions, addScanOptions, failIfPartial, progressBarFor, scanOptionsFrom, writeOutput } from '../scan-options.js';
+import { type ScanCliOptions, addScanOptions, failIfPartial, runWithProgress, writeOutput } from '../scan-options.js';
 import { SHARED_HELP } from './scan-help.js';
 
 const HELP_AFTER = `
@@ -37,13 +37,7 @@ export function register(program: Command): void {
   addScanOptions(cmd)
     .addHelpText('after', HELP_AFTER)
     .action(async (image: string, opts: ScanCliOptions) => {
-      const bar = progressBarFor(opts);
-      let result;
-      try {
-        result = await runXview(scanOptionsFrom(image, opts, bar));
-      } finally {
-        bar?.clear();
-      }
+      const result = await runWithProgress(image, opts, runXview);
       const tasks = result.rows.map(rowJson);
       const { rows: _rows, scan, ...rest } = result;
       const { records: _records, ...scanRun } = scan;
