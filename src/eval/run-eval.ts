@@ -16,12 +16,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { TruthError, UsageError } from '../errors.js';
 import { checkWorkers, createScanPool, defaultWorkerCount } from '../scan/pool.js';
 import { runScan } from '../scan/run-scan.js';
 import { loadSignature } from '../signatures/load.js';
 import { synthesize } from '../synth/synthesize.js';
-import { loadTruth, type TruthFile } from '../train/truth-file.js';
+import { loadTruth, parseTruth, type TruthFile } from '../train/truth-file.js';
 import type { Layout } from '../types/layout.js';
 import { KCARVE_VERSION } from '../version.js';
 import { type AttackRow, NONE_ROW, parseAttackRows } from './attack-rows.js';
@@ -138,9 +138,14 @@ export function truthOfDir(dir: string): { truth: TruthFile; raw: Record<string,
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir}: not a directory (kcarve eval takes directories holding an image and its truth.json)`);
   const file = join(dir, 'truth.json');
   if (!existsSync(file)) throw new UsageError(`${dir}: no truth.json in this directory (kcarve eval needs the image's ground truth, schema kcarve-truth/1)`);
-  const truth = loadTruth(file);
   const text = readFileSync(file, 'utf8');
-  return { truth, raw: JSON.parse(text) as Record<string, unknown>, sha256: createHash('sha256').update(text).digest('hex') };
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new TruthError(file, '', `cannot read: ${(err as Error).message}`);
+  }
+  return { truth: parseTruth(raw, file), raw, sha256: createHash('sha256').update(text).digest('hex') };
 }
 
 function imageFileOf(dir: string, truth: TruthFile): string {
@@ -166,11 +171,12 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const say = options.onProgress ?? (() => undefined);
   const notes: string[] = [];
 
+  const sigDocs = new Map<string, SigDoc>();
   const sigs: EvalSignature[] = options.signatures.map((f) => {
     const d = readSigDoc(f);
+    sigDocs.set(resolve(f), d);
     return { label: sigLabel(f), file: resolve(f), name: d.name ?? sigLabel(f), version: d.version ?? '', os: d.target?.os ?? '', build: d.target?.build ?? 'generic', baseline: d.baseline === true };
   });
-  const sigDocs = new Map(sigs.map((s) => [s.file, readSigDoc(s.file)]));
 
   const loaded = options.dirs.map((dir) => {
     const { truth, raw, sha256 } = truthOfDir(dir);

@@ -77,6 +77,13 @@ export interface ScoreOptions {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/** Recall over `total`, precision over the `found` plus every false positive (see above). */
+function statusScore(total: number, found: number, falsePositives: number, confidence: number | undefined): StatusScore {
+  const recall = wilson(found, total, confidence);
+  const precision = wilson(found, found + falsePositives, confidence);
+  return { total, found, recall, precision, f1: f1(precision.value, recall.value) };
+}
+
 /** Score `hits` of one scan of an image holding `mappedBytes` bytes of memory. */
 export function scoreHits(objects: readonly TruthObject[], hits: readonly ScoredHit[], mappedBytes: number, options: ScoreOptions = {}): HitScore {
   const byPa = new Map<number, TruthObject>();
@@ -103,13 +110,8 @@ export function scoreHits(objects: readonly TruthObject[], hits: readonly Scored
     else brokenResidueHits += 1;
   }
   const conf = options.confidence;
-  const status = (members: readonly TruthObject[]): StatusScore => {
-    const total = members.length;
-    const k = members.filter((o) => found.has(o.pa)).length;
-    const recall = wilson(k, total, conf);
-    const precision = wilson(k, k + falsePositives, conf);
-    return { total, found: k, recall, precision, f1: f1(precision.value, recall.value) };
-  };
+  const status = (members: readonly TruthObject[]): StatusScore =>
+    statusScore(members.length, members.filter((o) => found.has(o.pa)).length, falsePositives, conf);
   const base = objects.filter(inBase);
   const byStatus = Object.fromEntries(STATUSES.map((s) => [s, status(base.filter((o) => o.status === s))])) as Record<TruthStatus, StatusScore>;
   const missed = base
@@ -135,13 +137,8 @@ export function poolScores(scores: readonly HitScore[], mappedBytes: number, opt
   const conf = options.confidence;
   const sum = (f: (s: HitScore) => number): number => scores.reduce((a, s) => a + f(s), 0);
   const falsePositives = sum((s) => s.falsePositives);
-  const status = (pick: (s: HitScore) => StatusScore): StatusScore => {
-    const total = sum((s) => pick(s).total);
-    const found = sum((s) => pick(s).found);
-    const recall = wilson(found, total, conf);
-    const precision = wilson(found, found + falsePositives, conf);
-    return { total, found, recall, precision, f1: f1(precision.value, recall.value) };
-  };
+  const status = (pick: (s: HitScore) => StatusScore): StatusScore =>
+    statusScore(sum((s) => pick(s).total), sum((s) => pick(s).found), falsePositives, conf);
   return {
     byStatus: Object.fromEntries(STATUSES.map((st) => [st, status((s) => s.byStatus[st])])) as Record<TruthStatus, StatusScore>,
     all: status((s) => s.all),
