@@ -19,7 +19,7 @@ import { runScan } from '../scan/run-scan.js';
 import type { Layout } from '../types/layout.js';
 import { shippedKernelBtfPath } from '../types/load.js';
 import { evasionFindings, type EvasionFindings } from './evade.js';
-import { readSignatureMembersDoc, signatureMemberUses } from './signature-robustness.js';
+import { membersOverlap, readSignatureMembersDoc, signatureMemberUses } from './signature-robustness.js';
 
 export interface EvasionSignature {
   /** Short name for the table. */
@@ -174,8 +174,7 @@ export function mutatedRequiredMembers(sigFile: string, applied: readonly string
   for (const [member, use] of signatureMemberUses(sig)) {
     if (!use.required) continue;
     const r = layout.member(type, member);
-    const bitsMeet = (s: (typeof spans)[number]) => !(s.bits && r.bits) || (s.bits.position < r.bits.position + r.bits.length && r.bits.position < s.bits.position + s.bits.length);
-    if (spans.some((s) => s.offset < r.offset + r.size && r.offset < s.offset + s.size && bitsMeet(s))) out.push(member);
+    if (spans.some((s) => membersOverlap(s, r))) out.push(member);
   }
   return out;
 }

@@ -61,6 +61,18 @@ export function signatureMemberUses(sig: SignatureDoc): Map<string, { uses: stri
   return out;
 }
 
+interface MemberSpan {
+  offset: number;
+  size: number;
+  bits?: { position: number; length: number } | undefined;
+}
+
+/** Do two members share a byte (and, when both are bitfields, a bit)? */
+export function membersOverlap(a: MemberSpan, b: MemberSpan): boolean {
+  if (!(a.offset < b.offset + b.size && b.offset < a.offset + a.size)) return false;
+  return !(a.bits && b.bits) || (a.bits.position < b.bits.position + b.bits.length && b.bits.position < a.bits.position + a.bits.length);
+}
+
 /** Each used member with the verdicts of the campaign members its bytes overlap. */
 export function signatureRobustness(sig: SignatureDoc, rob: Robustness, layout: Layout): MemberUse[] {
   const type = sig.target.type;
@@ -68,10 +80,7 @@ export function signatureRobustness(sig: SignatureDoc, rob: Robustness, layout: 
   const out: MemberUse[] = [];
   for (const [member, use] of signatureMemberUses(sig)) {
     const r = layout.member(type, member);
-    const campaign = members
-      .filter(([, m]) => m.offset < r.offset + r.size && r.offset < m.offset + m.size)
-      .filter(([, m]) => !(r.bits && m.bits) || (m.bits.position < r.bits.position + r.bits.length && r.bits.position < m.bits.position + m.bits.length))
-      .map(([name, m]) => ({ member: name, verdict: m.verdict }));
+    const campaign = members.filter(([, m]) => membersOverlap(m, r)).map(([name, m]) => ({ member: name, verdict: m.verdict }));
     const verdict: Verdict =
       campaign.length === 0 ? 'not fuzzed' : campaign.some((c) => c.verdict === 'fragile') ? 'fragile' : campaign.every((c) => c.verdict === 'robust') ? 'robust' : 'unknown';
     out.push({ member, ...use, campaign, verdict });
