@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { volatilityPsscanBaseline } from '../src/os/linux/baseline-signature.js';
 import { freePointerWindow, linuxTaskSignature } from '../src/os/linux/task-signature.js';
@@ -14,6 +14,7 @@ import { loadSignature, resolveSignature } from '../src/signatures/load.js';
 import { isfFromText } from '../src/types/isf.js';
 import { shippedKernelBtfPath } from '../src/types/load.js';
 import { debianLayout } from './helpers/linux-mini.js';
+import { captureStdio } from './helpers/capture-stdio.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SIGS = join(ROOT, 'signatures', 'linux');
@@ -146,21 +147,13 @@ describe('the shipped Linux signatures', () => {
 });
 
 describe('kcarve signature linux', () => {
-  let out = '';
-  let err = '';
-  beforeEach(() => {
-    out = '';
-    err = '';
-    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  });
-  afterEach(() => vi.restoreAllMocks());
+  const io = captureStdio();
   const dir = mkdtempSync(join(tmpdir(), 'kcarve-sig-linux-'));
 
   it('writes a signature that loads, with the command that made it', async () => {
     const file = join(dir, 'gen.sig.json');
     expect(await main(['signature', 'linux', '--layout', shippedKernelBtfPath(), '--kernel', '6.1', '--out', file])).toBe(0);
-    expect(out).toBe(`wrote ${file}: 19 constraints, 8 edges\n`);
+    expect(io.stdout).toBe(`wrote ${file}: 19 constraints, 8 edges\n`);
     const doc = JSON.parse(readFileSync(file, 'utf8')) as SignatureDoc;
     expect(doc.provenance?.command).toBe(`kcarve signature linux --layout ${shippedKernelBtfPath()} --kernel 6.1 --out ${file}`);
     expect(resolveSignature(doc, file, { layout }).constraints).toHaveLength(19);
@@ -169,10 +162,10 @@ describe('kcarve signature linux', () => {
   it('refuses --baseline with --kernel (exit 1) and an unknown --kernel', async () => {
     const file = join(dir, 'bad.sig.json');
     expect(await main(['signature', 'linux', '--layout', shippedKernelBtfPath(), '--baseline', 'volatility-psscan', '--kernel', '6.1', '--out', file])).toBe(1);
-    expect(err).toBe('kcarve: --baseline and --kernel do not go together: the baseline reproduces another tool as it is\n');
-    err = '';
+    expect(io.stderr).toBe('kcarve: --baseline and --kernel do not go together: the baseline reproduces another tool as it is\n');
+    io.stderr = '';
     expect(await main(['signature', 'linux', '--layout', shippedKernelBtfPath(), '--kernel', '5.10', '--out', file])).toBe(1);
-    expect(err).toContain("option '--kernel <version>' argument '5.10' is invalid. must be one of 6.1");
+    expect(io.stderr).toContain("option '--kernel <version>' argument '5.10' is invalid. must be one of 6.1");
   });
 });
 

@@ -3,36 +3,29 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { CampaignStore } from '../../src/fuzz/store.js';
 import { DEFAULT_TIMING, type TrialRecord } from '../../src/fuzz/trial.js';
 import { MUTATION_KINDS } from '../../src/fuzz/mutations.js';
+import { captureStdio } from '../helpers/capture-stdio.js';
 
-let out = '';
-let err = '';
-beforeEach(() => {
-  out = '';
-  err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureStdio();
 
 describe('kcarve fuzz --help', () => {
   it('teaches campaign, outcomes, verdicts, resume, guests, members and output', async () => {
     expect(await main(['fuzz', '--help'])).toBe(0);
     for (const word of ['Dolan-Gavitt', 'savevm', 'gdbstub', 'target_stuck', 'fragile', 'Resume:', 'trials.jsonl', 'robustness.json', '--guests', "--members 'se.*,tasks'", 'kcarve fuzz evade']) {
-      expect(out).toContain(word);
+      expect(io.stdout).toContain(word);
     }
-    out = '';
+    io.stdout = '';
     expect(await main(['fuzz', 'run', '--help'])).toBe(0);
-    for (const opt of ['--out <dir>', '--guests <n>', '--members <list>', '--mutations <list>', '--trials <n>', '--budget <minutes>', '--max-array <n>']) expect(out).toContain(opt);
+    for (const opt of ['--out <dir>', '--guests <n>', '--members <list>', '--mutations <list>', '--trials <n>', '--budget <minutes>', '--max-array <n>']) expect(io.stdout).toContain(opt);
   });
 
   it('offers the scan comparison on the evasion image', async () => {
     expect(await main(['fuzz', 'evade', '--help'])).toBe(0);
-    expect(out).toMatch(/--scan\s+then scan memory\.raw with kcarve's trained signature/);
+    expect(io.stdout).toMatch(/--scan\s+then scan memory\.raw with kcarve's trained signature/);
   });
 });
 
@@ -46,7 +39,7 @@ describe('kcarve fuzz usage errors', () => {
     [['fuzz', 'report', '--out', '/nonexistent/kfz'], '/nonexistent/kfz holds no campaign (no campaign.json)'],
   ])('%j', async (argv, message) => {
     expect(await main(argv)).toBe(1);
-    expect(err).toContain(message);
+    expect(io.stderr).toContain(message);
   });
 });
 
@@ -71,7 +64,7 @@ describe('kcarve fuzz report', () => {
       s.appendTrial(rec('pid', 'zero', 'survived'));
       s.appendTrial(rec('pid', 'ones', 'survived'));
       expect(await main(['fuzz', 'report', '--out', dir])).toBe(0);
-      expect(out).toContain('2 members: 1 robust, 1 fragile, 0 unknown; 3 trials recorded (0 in this run), 0 remaining');
+      expect(io.stdout).toContain('2 members: 1 robust, 1 fragile, 0 unknown; 3 trials recorded (0 in this run), 0 remaining');
       const rob = JSON.parse(readFileSync(join(dir, 'robustness.json'), 'utf8'));
       expect(rob.members.mm.verdict).toBe('robust');
       expect(rob.members.pid).toMatchObject({ verdict: 'fragile', offset: 2416, outcomes: { survived: 2 } });

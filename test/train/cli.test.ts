@@ -1,12 +1,13 @@
 // `kcarve train` on the command line: the files it writes, the exact command line it
 // records, and the messages of the mistakes a user can make.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { loadSignature } from '../../src/signatures/load.js';
 import { shippedKernelBtfPath } from '../../src/types/load.js';
 import { useTmpDir } from '../helpers/images.js';
 import { writeWorlds } from './worlds.js';
+import { captureStdio } from '../helpers/capture-stdio.js';
 
 const tmp = useTmpDir('train-cli');
 /** Fewer negatives than the default: a 32 MiB world does not need 16384. */
@@ -14,15 +15,7 @@ const FAST = ['--negatives', '2048', '--hard-negatives', '1024', '--quiet'];
 const BTF = shippedKernelBtfPath();
 let world: string;
 
-let out = '';
-let err = '';
-beforeEach(() => {
-  out = '';
-  err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-});
-afterEach(() => vi.restoreAllMocks());
+const io = captureStdio();
 
 beforeAll(() => {
   [world] = writeWorlds(tmp, [31]) as [string];
@@ -35,7 +28,7 @@ describe('kcarve train', () => {
     mkdirSync(tmp('out'), { recursive: true });
     const args = ['train', '--type', 'task_struct', '--layout', BTF, world, '--out', sig, '--report', report, '--target-fp-per-gb', '0.5', ...FAST];
     expect(await main(args)).toBe(0);
-    expect(err).toBe('');
+    expect(io.stderr).toBe('');
     const doc = JSON.parse(readFileSync(sig, 'utf8'));
     expect(doc.provenance.command).toBe(['kcarve', ...args].join(' '));
     expect(doc.provenance.targetFpPerGiB).toBe(0.5);
@@ -45,7 +38,7 @@ describe('kcarve train', () => {
     expect(text).toMatch(/^# Training report: task_struct-trained\n/);
     expect(text).toContain('## Chosen value constraints');
     expect(text).toContain('Needs two images or more.');
-    expect(out).toMatch(new RegExp(`^${sig.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: [0-9]+ constraints, [0-9]+ required \\+ [0-9]+ weighted edges, [0-9.]+ false positives/GiB on the training images\\n$`));
+    expect(io.stdout).toMatch(new RegExp(`^${sig.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: [0-9]+ constraints, [0-9]+ required \\+ [0-9]+ weighted edges, [0-9.]+ false positives/GiB on the training images\\n$`));
   });
 
   it('--exclude-field keeps a member out of the constraints and edges, --note lands in provenance.notes', async () => {
@@ -67,13 +60,13 @@ describe('kcarve train', () => {
 
   it('prints the signature on stdout without --out', async () => {
     expect(await main(['train', '--type', 'task_struct', '--layout', BTF, world, ...FAST])).toBe(0);
-    expect(JSON.parse(out).schema).toBe('kcarve-signature/1');
+    expect(JSON.parse(io.stdout).schema).toBe('kcarve-signature/1');
   });
 
   it('prints a JSON summary with --json, and quotes arguments that need it in the recorded command', async () => {
     const odd = tmp("it's here.sig.json");
     expect(await main(['train', '--type', 'task_struct', '--layout', BTF, world, '--out', odd, '--json', ...FAST])).toBe(0);
-    const summary = JSON.parse(out);
+    const summary = JSON.parse(io.stdout);
     expect(summary).toMatchObject({ signature: odd, report: null, reachedTarget: true, crossValidation: [] });
     expect(summary.constraints).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(odd, 'utf8')).provenance.command).toBe(
@@ -83,26 +76,26 @@ describe('kcarve train', () => {
 
   it('says what is missing or wrong', async () => {
     expect(await main(['train', '--layout', BTF, world])).toBe(1);
-    expect(err).toBe('kcarve: --type <type> is required (e.g. task_struct)\n');
-    err = '';
+    expect(io.stderr).toBe('kcarve: --type <type> is required (e.g. task_struct)\n');
+    io.stderr = '';
     expect(await main(['train', '--type', 'task_struct', world])).toBe(1);
-    expect(err).toBe("kcarve: --layout <file> is required (the BTF or ISF of the images' kernel)\n");
-    err = '';
+    expect(io.stderr).toBe("kcarve: --layout <file> is required (the BTF or ISF of the images' kernel)\n");
+    io.stderr = '';
     const empty = tmp('empty');
     mkdirSync(empty);
     expect(await main(['train', '--type', 'task_struct', '--layout', BTF, empty])).toBe(1);
-    expect(err).toBe(`kcarve: ${empty}: no truth.json here (an IMAGE_DIR holds a memory image and its truth.json)\n`);
-    err = '';
+    expect(io.stderr).toBe(`kcarve: ${empty}: no truth.json here (an IMAGE_DIR holds a memory image and its truth.json)\n`);
+    io.stderr = '';
     expect(await main(['train', '--type', 'no_such_struct', '--layout', BTF, world, '--quiet'])).toBe(1);
-    expect(err).toBe(`kcarve: --type no_such_struct: not a type of layout ${BTF}\n`);
-    err = '';
+    expect(io.stderr).toBe(`kcarve: --type no_such_struct: not a type of layout ${BTF}\n`);
+    io.stderr = '';
     expect(await main(['train', '--type', 'task_struct', '--layout', BTF, world, '--alignment', '48'])).toBe(1);
-    expect(err).toBe('kcarve: --alignment 48: must be a power of two from 1 to 4096\n');
-    err = '';
+    expect(io.stderr).toBe('kcarve: --alignment 48: must be a power of two from 1 to 4096\n');
+    io.stderr = '';
     const badTruth = tmp('bad-truth');
     mkdirSync(badTruth);
     writeFileSync(`${badTruth}/truth.json`, JSON.stringify({ schema: 'kcarve-truth/1', os: 'linux', image: { raw: 'memory.raw' }, tasks: [{ status: 'zombie' }] }));
     expect(await main(['train', '--type', 'task_struct', '--layout', BTF, badTruth])).toBe(2);
-    expect(err).toBe(`kcarve: ${badTruth}/truth.json at $.tasks[0].status: is "zombie"\n`);
+    expect(io.stderr).toBe(`kcarve: ${badTruth}/truth.json at $.tasks[0].status: is "zombie"\n`);
   });
 });
