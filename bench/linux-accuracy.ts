@@ -24,6 +24,7 @@ import { judge } from '../src/signatures/edges.js';
 import { loadSignature } from '../src/signatures/load.js';
 import { scanRuns } from '../src/signatures/measure.js';
 import { evaluateAt } from '../src/signatures/reference.js';
+import { scanPointerMode } from '../src/scan/verify.js';
 import { STATUSES, type ScoredHit, scoreHits } from '../src/eval/score.js';
 import { loadTruth } from '../src/train/truth-file.js';
 
@@ -77,8 +78,8 @@ for (const dir of dirs) {
     if (file === undefined) continue;
     const image = openImage(path.join(dir, file));
     const started = Date.now();
-    // The image's own pointer mode: a 4-level kptr test rejects every 5-level pointer.
-    const mode = truth.kernel.paging_levels === 5 ? 'x86-64-5' : 'x86-64-4';
+    // The image's own pointer mode (as kcarve scan picks it): a 4-level kptr test rejects every 5-level pointer.
+    const mode = scanPointerMode(sig, truth.kernel.paging_levels);
     const program = sig.program(mode);
     const hits = scanRuns(image, program);
     const scanMs = Date.now() - started;
