@@ -255,15 +255,14 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
               imagePath = world.imagePath;
               truthPath = world.truthPath;
               objects = loadTruth(world.truthPath).objects;
-            } else if (img.os === 'linux') {
+            } else {
+              // A real image; the check above let only Linux ones through.
               img.attackMethod = 'mutated-copy';
               say(`${img.label}: copying the image and rewriting ${row.label} on its hidden tasks`);
               const layout = taskLayout(mine);
               const m = mutateLinuxImageCopy(img.image, tmp, truth.objects, row.spec, layout, `kcarve-eval:${img.label}`);
               imagePath = m.path;
               objects = truth.objects.map((o) => (m.changed.has(o.pa) ? { ...o, mutations: [...o.mutations, ...m.changed.get(o.pa)!] } : o));
-            } else {
-              throw new UsageError(`--attack: ${img.dir} is a real ${img.os} image; attacks are implemented for synthetic worlds and real Linux images only`);
             }
           }
           for (const s of mine) {
